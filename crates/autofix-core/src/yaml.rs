@@ -1,0 +1,82 @@
+//! Safe reading of YAML text into JSON values.
+//!
+//! serde-saphyr enforces a budget on events, nodes and alias expansion, so a YAML bomb (deeply
+//! nested aliases) fails with an error instead of exhausting memory.
+
+use serde_json::Value;
+
+/// The largest YAML file kube-autofix reads (bytes); Kubernetes objects are far smaller.
+pub const MAX_YAML_BYTES: usize = 8 * 1024 * 1024;
+
+/// A YAML text that cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum YamlError {
+    /// The text is larger than [`MAX_YAML_BYTES`].
+    #[error("YAML is {0} bytes, more than the {MAX_YAML_BYTES}-byte limit")]
+    TooLarge(usize),
+    /// The text is not valid YAML, or breaks the parser's budget (e.g. an alias bomb).
+    #[error("{0}")]
+    Syntax(String),
+}
+
+/// Parses every document of a YAML stream; empty documents are skipped.
+pub fn parse_documents(text: &str) -> Result<Vec<Value>, YamlError> {
+    if text.len() > MAX_YAML_BYTES {
+        return Err(YamlError::TooLarge(text.len()));
+    }
+    let docs: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| {
+        // The first line holds the position and the reason; the rest is a source excerpt.
+        YamlError::Syntax(e.to_string().lines().next().unwrap_or_default().to_string())
+    })?;
+    Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
+}
+
+/// Parses a YAML stream and flattens `kind: List` documents into their items.
+pub fn parse_objects(text: &str) -> Result<Vec<Value>, YamlError> {
+    let mut out = Vec::new();
+    for doc in parse_documents(text)? {
+        match doc.get("items") {
+            Some(Value::Array(items)) if doc.get("kind").and_then(Value::as_str) == Some("List") => {
+                out.extend(items.iter().cloned())
+            }
+            Some(Value::Array(items))
+                if doc
+                    .get("kind")
+                    .and_then(Value::as_str)
+                    .is_some_and(|k| k.ends_with("List")) =>
+            {
+                out.extend(items.iter().cloned())
+            }
+            _ => out.push(doc),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_alias_bombs() {
+        let mut bomb = String::from("a: &a [x,x,x,x,x,x,x,x,x,x]\n");
+        let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
+        for pair in names.windows(2) {
+            let refs = vec![format!("*{}", pair[0]); 10].join(",");
+            bomb.push_str(&format!("{}: &{} [{refs}]\n", pair[1], pair[1]));
+        }
+        assert!(matches!(parse_documents(&bomb), Err(YamlError::Syntax(_))));
+    }
+
+    #[test]
+    fn flattens_lists() {
+        let objs = parse_objects("kind: List\nitems:\n- kind: Pod\n- kind: Event\n---\nkind: Node\n").unwrap();
+        assert_eq!(objs.len(), 3);
+    }
+
+    #[test]
+    fn reports_syntax_errors_with_position() {
+        let err = parse_documents("a: [1,\n b: }").unwrap_err().to_string();
+        assert!(err.contains("line 1"), "{err}");
+    }
+}
