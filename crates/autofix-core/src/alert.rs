@@ -124,8 +124,10 @@ mod tests {
 
     #[test]
     fn names_the_failing_path() {
-        let err = WebhookPayload::from_json(br#"{"version":"4","status":"firing","alerts":[{"status":"boom"}]}"#)
-            .unwrap_err();
+        let err = WebhookPayload::from_json(
+            br#"{"version":"4","status":"firing","alerts":[{"status":"boom"}]}"#,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("alerts[0].status"), "{err}");
     }
 

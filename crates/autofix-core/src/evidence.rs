@@ -9,6 +9,7 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Event, Node, PersistentVolumeClaim, Pod};
 use serde::Serialize;
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// A ConfigMap or Secret reduced to its name and key names (never values).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -43,6 +44,8 @@ pub struct Evidence {
     pub container: Option<String>,
     /// The live workload object as JSON (redacted); remediation paths address it.
     pub workload_object: Value,
+    /// Labels of the workload's namespace (e.g. `environment: production`).
+    pub namespace_labels: BTreeMap<String, String>,
     /// The workload's pods.
     pub pods: Vec<Pod>,
     /// The Deployment's ReplicaSets (each a revision of the pod template).

@@ -200,6 +200,10 @@ mod tests {
     fn branch_is_stable_and_distinct() {
         assert_eq!(key("cart").branch_name(), key("cart").branch_name());
         assert_ne!(key("cart").short_hash(), key("carts").short_hash());
-        assert!(key("cart").branch_name().starts_with("autofix/shop/cart-oom-killed-"));
+        assert!(
+            key("cart")
+                .branch_name()
+                .starts_with("autofix/shop/cart-oom-killed-")
+        );
     }
 }

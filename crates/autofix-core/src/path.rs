@@ -190,7 +190,9 @@ impl FieldPath {
             (Segment::Key(k), Value::Object(map)) => map.remove(k),
             (Segment::Index(i), Value::Array(items)) if *i < items.len() => Some(items.remove(*i)),
             (Segment::Select { key, value }, Value::Array(items)) => {
-                let i = items.iter().position(|it| matches_selector(it, key, value))?;
+                let i = items
+                    .iter()
+                    .position(|it| matches_selector(it, key, value))?;
                 Some(items.remove(i))
             }
             _ => None,

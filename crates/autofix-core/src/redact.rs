@@ -114,7 +114,9 @@ fn redact_assignments(text: &str) -> String {
                 .unwrap_or(value_text.len());
             let start = key_end + ident + sep + op.len_utf8() + lead;
             let len = text[start..]
-                .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '&' | ';' | '}'))
+                .find(|c: char| {
+                    c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '&' | ';' | '}')
+                })
                 .unwrap_or(text.len() - start);
             let value = &text[start..start + len];
             if len > 0 && value != REDACTED && !value.starts_with(REDACTED) {
@@ -150,7 +152,10 @@ mod tests {
         let line = r#"{"url":"redis://default:Rk7pQ2vX9mLs4TbW@redis-master:6379/0"}"#;
         let out = redact(line);
         assert!(!out.contains("Rk7pQ2vX9mLs4TbW"), "{out}");
-        assert!(out.contains("redis://default:[REDACTED]@redis-master:6379/0"), "{out}");
+        assert!(
+            out.contains("redis://default:[REDACTED]@redis-master:6379/0"),
+            "{out}"
+        );
     }
 
     #[test]
@@ -165,7 +170,10 @@ mod tests {
         for secret in ["hunter2", "abc123", "eyJhbGc"] {
             assert!(!out.contains(secret), "{out}");
         }
-        assert_eq!(redact("no secrets here: status=200"), "no secrets here: status=200");
+        assert_eq!(
+            redact("no secrets here: status=200"),
+            "no secrets here: status=200"
+        );
     }
 
     #[test]

@@ -36,7 +36,9 @@ pub fn parse_objects(text: &str) -> Result<Vec<Value>, YamlError> {
     let mut out = Vec::new();
     for doc in parse_documents(text)? {
         match doc.get("items") {
-            Some(Value::Array(items)) if doc.get("kind").and_then(Value::as_str) == Some("List") => {
+            Some(Value::Array(items))
+                if doc.get("kind").and_then(Value::as_str) == Some("List") =>
+            {
                 out.extend(items.iter().cloned())
             }
             Some(Value::Array(items))
@@ -70,7 +72,9 @@ mod tests {
 
     #[test]
     fn flattens_lists() {
-        let objs = parse_objects("kind: List\nitems:\n- kind: Pod\n- kind: Event\n---\nkind: Node\n").unwrap();
+        let objs =
+            parse_objects("kind: List\nitems:\n- kind: Pod\n- kind: Event\n---\nkind: Node\n")
+                .unwrap();
         assert_eq!(objs.len(), 3);
     }
 
