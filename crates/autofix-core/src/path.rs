@@ -203,7 +203,7 @@ impl FieldPath {
 fn matches_selector(item: &Value, key: &str, value: &str) -> bool {
     match item.get(key) {
         Some(Value::String(s)) => s == value,
-        Some(other) => other.to_string() == value,
+        Some(other) => *other.to_string() == *value,
         None => false,
     }
 }

@@ -79,7 +79,7 @@ pub fn format_memory(bytes: f64) -> String {
 /// Formats cores as whole cores when whole, else millicores (`"2"`, `"750m"`).
 pub fn format_cpu(cores: f64) -> String {
     let millis = (cores * 1000.0).round() as u64;
-    if millis % 1000 == 0 {
+    if millis.is_multiple_of(1000) {
         format!("{}", millis / 1000)
     } else {
         format!("{millis}m")
