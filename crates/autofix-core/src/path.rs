@@ -48,7 +48,7 @@ impl FromStr for FieldPath {
             reason,
         };
         let mut segments = Vec::new();
-        for part in text.split('.') {
+        for part in split_outside_brackets(text) {
             let (key, mut rest) = match part.find('[') {
                 Some(i) => (&part[..i], &part[i..]),
                 None => (part, ""),
@@ -81,6 +81,26 @@ impl FromStr for FieldPath {
         }
         Ok(FieldPath(segments))
     }
+}
+
+/// Splits at dots that are not inside `[...]`, so selectors may hold dotted values
+/// (`images[name=registry.example.com/app].newTag`).
+fn split_outside_brackets(text: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut depth, mut start) = (0usize, 0);
+    for (i, c) in text.char_indices() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth = depth.saturating_sub(1),
+            '.' if depth == 0 => {
+                parts.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&text[start..]);
+    parts
 }
 
 impl fmt::Display for FieldPath {
@@ -243,8 +263,14 @@ mod tests {
 
     #[test]
     fn round_trips_through_text() {
-        let text = "spec.template.spec.containers[name=cart].env[0].value";
-        assert_eq!(FieldPath::must(text).to_string(), text);
+        for text in [
+            "spec.template.spec.containers[name=cart].env[0].value",
+            "images[name=registry.example.com/finance/ledger].newTag",
+        ] {
+            assert_eq!(FieldPath::must(text).to_string(), text);
+        }
+        let dotted = FieldPath::must("images[name=a.b/c].newTag");
+        assert_eq!(dotted.0.len(), 3);
     }
 
     #[test]

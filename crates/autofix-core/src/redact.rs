@@ -34,7 +34,77 @@ pub fn is_secret_name(name: &str) -> bool {
 pub fn redact(text: &str) -> String {
     let text = redact_url_passwords(text);
     let text = redact_bearer(&text);
-    redact_assignments(&text)
+    let text = redact_assignments(&text);
+    let text = redact_flags(&text);
+    redact_random_tokens(&text)
+}
+
+/// `--requirepass X`, `--password=X`, `--api-token X` -> value redacted.
+fn redact_flags(text: &str) -> String {
+    let words: Vec<&str> = text.split(' ').collect();
+    let mut out: Vec<String> = Vec::with_capacity(words.len());
+    let mut redact_next = false;
+    for word in words {
+        if redact_next && !word.is_empty() {
+            out.push(REDACTED.to_string());
+            redact_next = false;
+            continue;
+        }
+        let flag = word.trim_start_matches('-');
+        let is_secret_flag = word.starts_with('-') && {
+            let lower = flag.split('=').next().unwrap_or("").to_ascii_lowercase();
+            lower.contains("pass") || lower.contains("token") || lower.contains("secret")
+        };
+        match (is_secret_flag, flag.split_once('=')) {
+            (true, Some((name, value))) if !value.is_empty() && value != REDACTED => {
+                let dashes = &word[..word.len() - flag.len()];
+                out.push(format!("{dashes}{name}={REDACTED}"));
+            }
+            (true, None) => {
+                out.push(word.to_string());
+                redact_next = true;
+            }
+            _ => out.push(word.to_string()),
+        }
+    }
+    out.join(" ")
+}
+
+/// Shortest run of characters that can be a generated credential.
+const MIN_TOKEN_LEN: usize = 16;
+
+/// Redacts runs of letters and digits that look generated: at least [`MIN_TOKEN_LEN`] long
+/// with upper case, lower case and digits mixed (API keys, webhook tokens, passwords).
+/// Hex hashes, UUIDs, pod names and words do not qualify.
+fn redact_random_tokens(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut run_start = None;
+    let flush = |out: &mut String, run: &str| {
+        let upper = run.chars().any(|c| c.is_ascii_uppercase());
+        let lower = run.chars().any(|c| c.is_ascii_lowercase());
+        let digit = run.chars().any(|c| c.is_ascii_digit());
+        if run.len() >= MIN_TOKEN_LEN && upper && lower && digit {
+            out.push_str(REDACTED);
+        } else {
+            out.push_str(run);
+        }
+    };
+    for (i, c) in text.char_indices() {
+        match (c.is_ascii_alphanumeric(), run_start) {
+            (true, None) => run_start = Some(i),
+            (false, Some(start)) => {
+                flush(&mut out, &text[start..i]);
+                out.push(c);
+                run_start = None;
+            }
+            (false, None) => out.push(c),
+            (true, Some(_)) => {}
+        }
+    }
+    if let Some(start) = run_start {
+        flush(&mut out, &text[start..]);
+    }
+    out
 }
 
 /// `scheme://user:password@host` -> `scheme://user:[REDACTED]@host`.
@@ -174,6 +244,21 @@ mod tests {
             redact("no secrets here: status=200"),
             "no secrets here: status=200"
         );
+    }
+
+    #[test]
+    fn redacts_secret_flags_and_generated_tokens() {
+        let trace = "+ exec redis-server --requirepass Jx7wQ2nLr9VbK4tZ --maxmemory 900mb";
+        let out = redact(trace);
+        assert!(
+            !out.contains("Jx7wQ2nLr9VbK4tZ") && out.contains("--maxmemory 900mb"),
+            "{out}"
+        );
+        let hook = "posting to https://hooks.slack.com/services/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";
+        assert!(!redact(hook).contains("q8Xw3nVb7LmK2pRt9YcZ4dFs"));
+        assert_eq!(redact("--db-password=abc"), "--db-password=[REDACTED]");
+        let harmless = "pod cart-764d7f7f78-sqswk image sha256:e1c9286a68736f7b2e3ce4e52f18eeadc3c801da ReportsApplication";
+        assert_eq!(redact(harmless), harmless);
     }
 
     #[test]

@@ -212,8 +212,13 @@ fn missing_keys(
         (Value::Object(doc), Value::Object(round_trip)) => {
             for (key, value) in round_trip {
                 steps.push(Step::Key(key.clone()));
+                // k8s-openapi writes `apiVersion`/`kind` into embedded resources (e.g.
+                // `volumeClaimTemplates`), where the API does not require them.
+                let embedded_type_meta =
+                    steps.len() > 1 && matches!(key.as_str(), "apiVersion" | "kind");
                 match doc.get(key).filter(|v| !v.is_null()) {
                     Some(present) => missing_keys(present, value, steps, report),
+                    None if embedded_type_meta => {}
                     None => report(steps),
                 }
                 steps.pop();

@@ -1,0 +1,187 @@
+//! The configuration file (`config/autofix.example.toml` documents every key).
+
+use autofix_diagnose::RuleConfig;
+use autofix_gitops::Author;
+use autofix_policy::{PolicyConfig, RiskConfig};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Everything kube-autofix can be told in its config file. Secrets never go here.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// What the bot may touch: namespaces, kinds, resource ceilings.
+    pub policy: PolicyConfig,
+    /// How risk is scored and banded.
+    pub risk: RiskConfig,
+    /// How the rule fixes size resources.
+    pub rules: RulesConfig,
+    /// How fixes are committed.
+    pub git: GitConfig,
+}
+
+/// Settings of the rule analyzers' fixes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RulesConfig {
+    /// Factor applied to a memory limit after an OOM kill (default 2.0; capped by
+    /// `policy.max_memory_limit`).
+    pub memory_factor: f64,
+    /// Factor applied to a CPU limit under throttling (default 2.0; capped by
+    /// `policy.max_cpu_limit`).
+    pub cpu_factor: f64,
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        let rules = RuleConfig::default();
+        RulesConfig {
+            memory_factor: rules.memory_factor,
+            cpu_factor: rules.cpu_factor,
+        }
+    }
+}
+
+/// Commit settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GitConfig {
+    /// Commit author name (default `kube-autofix`).
+    pub author_name: String,
+    /// Commit author email (default `autofix@localhost`).
+    pub author_email: String,
+}
+
+impl Default for GitConfig {
+    fn default() -> Self {
+        let author = Author::default();
+        GitConfig {
+            author_name: author.name,
+            author_email: author.email,
+        }
+    }
+}
+
+/// A config file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read config file {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("config file {path}: {source}")]
+    Toml {
+        /// The file.
+        path: String,
+        /// The parser's complaint, naming the key.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// A value is out of range.
+    #[error("config file {path}: [{section}] {source}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// The section.
+        section: &'static str,
+        /// The field and reason.
+        #[source]
+        source: autofix_policy::ConfigError,
+    },
+    /// A rules factor is not a usable number.
+    #[error("config file {path}: [rules] `{field}` must be a finite number >= 1, got {value}")]
+    Factor {
+        /// The file.
+        path: String,
+        /// The field.
+        field: &'static str,
+        /// The value given.
+        value: f64,
+    },
+}
+
+impl Config {
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: shown.clone(),
+            source,
+        })?;
+        Config::parse(&text, &shown)
+    }
+
+    /// Parses and checks config text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|source| ConfigError::Toml {
+            path: origin.to_string(),
+            source,
+        })?;
+        let invalid = |section, source| ConfigError::Invalid {
+            path: origin.to_string(),
+            section,
+            source,
+        };
+        config.policy.validate().map_err(|e| invalid("policy", e))?;
+        config.risk.validate().map_err(|e| invalid("risk", e))?;
+        for (field, value) in [
+            ("memory_factor", config.rules.memory_factor),
+            ("cpu_factor", config.rules.cpu_factor),
+        ] {
+            if !value.is_finite() || value < 1.0 {
+                return Err(ConfigError::Factor {
+                    path: origin.to_string(),
+                    field,
+                    value,
+                });
+            }
+        }
+        Ok(config)
+    }
+
+    /// The rule analyzers' bounds, from the policy ceilings and the rules factors.
+    pub fn rule_config(&self) -> RuleConfig {
+        RuleConfig {
+            max_memory_bytes: self.policy.max_memory_bytes(),
+            max_cpu_cores: self.policy.max_cpu_cores(),
+            memory_factor: self.rules.memory_factor,
+            cpu_factor: self.rules.cpu_factor,
+        }
+    }
+
+    /// The commit author.
+    pub fn author(&self) -> Author {
+        Author {
+            name: self.git.author_name.clone(),
+            email: self.git.author_email.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses_and_matches_defaults() {
+        let text = include_str!("../../../config/autofix.example.toml");
+        let config = Config::parse(text, "autofix.example.toml").unwrap();
+        assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let err = Config::parse("[policy]\nmax_memory_limitt = \"1Gi\"\n", "x.toml").unwrap_err();
+        assert!(err.to_string().contains("max_memory_limitt"), "{err}");
+        let err = Config::parse("[risk]\nepsilon = 0\n", "x.toml").unwrap_err();
+        assert!(err.to_string().contains("epsilon"), "{err}");
+        let err = Config::parse("[rules]\nmemory_factor = 0.5\n", "x.toml").unwrap_err();
+        assert!(err.to_string().contains("memory_factor"), "{err}");
+    }
+}

@@ -1,0 +1,88 @@
+//! The result of one run, as printed with `--json` (documented in `docs/cli.md`).
+
+use autofix_core::{Action, Category, Finding, RiskScore, Validation, WorkloadRef};
+use serde::Serialize;
+
+/// A file the fix edits, with its unified diff.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChangedFile {
+    /// Path relative to the GitOps repo.
+    pub file: String,
+    /// Unified diff of the edit.
+    pub diff: String,
+}
+
+/// A field change as reported.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReportedChange {
+    /// Path on the live workload.
+    pub path: String,
+    /// Value before (JSON), `null` when absent.
+    pub from: serde_json::Value,
+    /// Value after (JSON).
+    pub to: serde_json::Value,
+    /// Why.
+    pub reason: String,
+}
+
+/// Title, body and labels of a pull request or escalation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PublishedText {
+    /// Title.
+    pub title: String,
+    /// Markdown body.
+    pub body: String,
+    /// Labels.
+    pub labels: Vec<String>,
+    /// Number given by the forge.
+    pub number: u64,
+    /// Where the record lives.
+    pub url: String,
+    /// False when an existing record was updated.
+    pub created: bool,
+}
+
+/// Everything one pipeline run decided and did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunReport {
+    /// Short hash of the incident key.
+    pub incident: String,
+    /// Cluster name.
+    pub cluster: String,
+    /// Root-cause class.
+    pub category: Category,
+    /// What was done.
+    pub action: Action,
+    /// The workload at fault.
+    pub workload: WorkloadRef,
+    /// The container at fault.
+    pub container: Option<String>,
+    /// One sentence for a reviewer.
+    pub summary: String,
+    /// Diagnoser confidence in [0, 1].
+    pub confidence: f64,
+    /// Which diagnoser answered.
+    pub diagnoser: String,
+    /// Evidence, strongest first.
+    pub evidence: Vec<Finding>,
+    /// Strategy of the fix, when there is one.
+    pub strategy: Option<String>,
+    /// The field changes of the fix.
+    pub changes: Vec<ReportedChange>,
+    /// Risk of the fix (absent when there is no fix).
+    pub risk: Option<RiskScore>,
+    /// Validation of the fix (passed with no violations when there is no fix).
+    pub validation: Validation,
+    /// Why humans must act, for escalations.
+    pub escalation_reason: Option<String>,
+    /// Fix branch.
+    pub branch: Option<String>,
+    /// Fix commit id.
+    pub commit: Option<String>,
+    /// Files the fix changes, with diffs.
+    pub files_changed: Vec<ChangedFile>,
+    /// The pull request, for action `pr`.
+    pub pr: Option<PublishedText>,
+    /// The escalation, for action `escalate`.
+    pub escalation: Option<PublishedText>,
+}

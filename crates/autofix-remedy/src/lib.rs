@@ -1,0 +1,35 @@
+//! Locates where a live workload value is defined in the GitOps repo and edits that file
+//! losslessly.
+//!
+//! The remedy stage gets a [`Remediation`](autofix_core::Remediation): field changes on the live
+//! workload object. [`GitopsRepo::load`] reads every YAML file of the repo once;
+//! [`GitopsRepo::locate`] follows the cluster's entry points (Flux Kustomizations under
+//! `clusters/<cluster>/`, Argo CD Applications) through kustomizations to the base document and
+//! the [`Layer`]s (patches, `images:` overrides...) applied on top, giving [`WorkloadSources`];
+//! [`plan_edits`] writes each value in the outermost layer that defines it and returns
+//! [`FileEdit`]s, checked with [`GitopsRepo::render`], which layers the documents the way
+//! kustomize does.
+//!
+//! Edits never re-serialize YAML: `tree` builds a small tree of byte spans from saphyr-parser
+//! events, and `splice` replaces exactly a scalar's bytes, or inserts new lines in the file's
+//! own indentation, so every other byte (comments, quoting, key order, `---`) stays identical.
+//!
+//! Layout: `repo` (loading), `locate` (entry points and kustomize traversal), `render`
+//! (strategic merge, `jsonpatch`, `image` overrides, and which layer defines a field), `plan`
+//! (remediation to edits), `tree` + `splice` + `format` (lossless editing), `error`.
+
+mod error;
+mod format;
+mod image;
+mod jsonpatch;
+mod locate;
+mod plan;
+mod render;
+mod repo;
+mod splice;
+mod tree;
+
+pub use error::RemedyError;
+pub use locate::{DocRef, Embedded, Layer, WorkloadSources};
+pub use plan::{FileEdit, plan_edits};
+pub use repo::GitopsRepo;

@@ -1,0 +1,211 @@
+//! Readable terminal reports (the default output; `--json` prints the data instead).
+
+use autofix_core::{Action, Diagnosis, Finding};
+use autofix_pipeline::RunReport;
+use autofix_pipeline::text::plain;
+use std::fmt::Write;
+use std::io::IsTerminal;
+
+/// ANSI styling, only when stdout is a terminal and NO_COLOR is unset.
+struct Style {
+    on: bool,
+}
+
+impl Style {
+    fn detect() -> Self {
+        Style {
+            on: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        }
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.on {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    fn bold(&self, text: &str) -> String {
+        self.paint("1", text)
+    }
+
+    fn action(&self, action: Action) -> String {
+        match action {
+            Action::Pr => self.paint("1;32", "PR"),
+            Action::Escalate => self.paint("1;33", "ESCALATE"),
+            Action::None => self.paint("1;2", "NONE"),
+        }
+    }
+
+    fn diff_line(&self, line: &str) -> String {
+        match line.as_bytes().first() {
+            Some(b'+') if !line.starts_with("+++") => self.paint("32", line),
+            Some(b'-') if !line.starts_with("---") => self.paint("31", line),
+            Some(b'@') => self.paint("36", line),
+            _ => line.to_string(),
+        }
+    }
+}
+
+fn evidence(out: &mut String, style: &Style, findings: &[Finding]) {
+    let _ = writeln!(out, "\n{}", style.bold("Evidence"));
+    for f in findings {
+        let _ = writeln!(out, "  • {}: {}", f.source, f.detail);
+    }
+}
+
+/// The report of `autofix diagnose`.
+pub fn diagnosis(d: &Diagnosis) -> String {
+    let style = Style::detect();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} {} {}  {}  confidence {:.0}%  ({})",
+        style.action(d.action),
+        style.bold(&d.category.to_string()),
+        d.workload,
+        d.container
+            .as_deref()
+            .map(|c| format!("container {c}"))
+            .unwrap_or_default(),
+        d.confidence * 100.0,
+        d.diagnoser
+    );
+    let _ = writeln!(out, "{}", d.summary);
+    evidence(&mut out, &style, &d.evidence);
+    if let Some(r) = &d.remediation {
+        let _ = writeln!(out, "\n{} ({})", style.bold("Proposed fix"), r.strategy);
+        for c in &r.changes {
+            let from = c.from.as_ref().map_or("(unset)".to_string(), plain);
+            let _ = writeln!(
+                out,
+                "  {}: {} -> {}\n    {}",
+                c.path,
+                from,
+                plain(&c.to),
+                c.reason
+            );
+        }
+    }
+    if let Some(reason) = &d.escalation_reason {
+        let _ = writeln!(out, "\n{} {reason}", style.bold("Escalation:"));
+    }
+    out
+}
+
+/// The report of `autofix run`.
+pub fn run(r: &RunReport) -> String {
+    let style = Style::detect();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} {} {} on {}  confidence {:.0}%  ({})  incident {}",
+        style.action(r.action),
+        style.bold(&r.category.to_string()),
+        r.workload,
+        r.cluster,
+        r.confidence * 100.0,
+        r.diagnoser,
+        r.incident
+    );
+    let _ = writeln!(out, "{}", r.summary);
+    evidence(&mut out, &style, &r.evidence);
+    if !r.changes.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{} ({})",
+            style.bold("Fix"),
+            r.strategy.as_deref().unwrap_or("")
+        );
+        for c in &r.changes {
+            let _ = writeln!(
+                out,
+                "  {}: {} -> {}\n    {}",
+                c.path,
+                plain(&c.from),
+                plain(&c.to),
+                c.reason
+            );
+        }
+    }
+    if let Some(risk) = &r.risk {
+        let _ = writeln!(
+            out,
+            "\n{} {:.2} ({})",
+            style.bold("Risk"),
+            risk.score,
+            risk.level
+        );
+        let f = &risk.factors;
+        let w = &risk.weights;
+        for (name, factor, weight) in [
+            ("blast radius", &f.blast_radius, w.blast_radius),
+            (
+                "resource sensitivity",
+                &f.resource_sensitivity,
+                w.resource_sensitivity,
+            ),
+            (
+                "rollback complexity",
+                &f.rollback_complexity,
+                w.rollback_complexity,
+            ),
+            ("namespace scope", &f.namespace_scope, w.namespace_scope),
+        ] {
+            let bar = "█".repeat((factor.value * 10.0).round() as usize);
+            let _ = writeln!(
+                out,
+                "  {name:<21} {:.2} {bar:<10} w={weight:.2}  {}",
+                factor.value, factor.why
+            );
+        }
+        let verdict = if r.validation.passed {
+            style.paint("32", "passed")
+        } else {
+            style.paint("31", "failed")
+        };
+        let _ = writeln!(out, "\n{} {verdict}", style.bold("Validation"));
+        for v in &r.validation.violations {
+            let _ = writeln!(out, "  ✗ {v}");
+        }
+    }
+    for f in &r.files_changed {
+        let _ = writeln!(out);
+        for line in f.diff.lines() {
+            let _ = writeln!(out, "{}", style.diff_line(line));
+        }
+    }
+    if let Some(reason) = &r.escalation_reason {
+        let _ = writeln!(out, "\n{} {reason}", style.bold("Escalation:"));
+    }
+    match (&r.pr, &r.escalation) {
+        (Some(pr), _) => {
+            let verb = if pr.created { "opened" } else { "updated" };
+            let _ = writeln!(
+                out,
+                "\nPR #{} {verb}: {}\n  branch {} commit {}\n  {}",
+                pr.number,
+                pr.title,
+                r.branch.as_deref().unwrap_or(""),
+                r.commit
+                    .as_deref()
+                    .map(|c| &c[..c.len().min(12)])
+                    .unwrap_or(""),
+                pr.url
+            );
+        }
+        (_, Some(e)) => {
+            let verb = if e.created { "recorded" } else { "updated" };
+            let _ = writeln!(
+                out,
+                "\nEscalation #{} {verb}: {}\n  {}",
+                e.number, e.title, e.url
+            );
+        }
+        _ => {
+            let _ = writeln!(out, "\nNothing to do.");
+        }
+    }
+    out
+}
