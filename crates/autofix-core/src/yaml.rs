@@ -26,7 +26,9 @@ pub fn parse_documents(text: &str) -> Result<Vec<Value>, YamlError> {
     }
     let docs: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| {
         // The first line holds the position and the reason; the rest is a source excerpt.
-        YamlError::Syntax(e.to_string().lines().next().unwrap_or_default().to_string())
+        let text = e.to_string();
+        let first = text.lines().next().unwrap_or_default();
+        YamlError::Syntax(first.trim_start_matches("error: ").to_string())
     })?;
     Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
 }

@@ -69,12 +69,8 @@ fn pod_finding(o: &crate::facts::ContainerObservation, detail: String) -> Findin
     Finding::new(format!("pod/{} container {}", o.pod, o.container), detail)
 }
 
-fn event_findings(
-    facts: &Facts,
-    events: &[&k8s_openapi::api::core::v1::Event],
-    max: usize,
-) -> Vec<Finding> {
-    let _ = facts;
+/// The first `max` events as findings, with their counts.
+fn event_findings(events: &[&k8s_openapi::api::core::v1::Event], max: usize) -> Vec<Finding> {
     events
         .iter()
         .take(max)
@@ -188,7 +184,7 @@ fn image_pull(facts: &Facts, _: &RuleConfig) -> Option<Analysis> {
                 .is_some_and(|m| m.starts_with("Failed to pull image"))
         })
         .collect();
-    findings.extend(event_findings(facts, &pull_errors, 2));
+    findings.extend(event_findings(&pull_errors, 2));
     let auth = pull_errors.iter().any(|e| {
         let m = e.message.as_deref().unwrap_or("").to_ascii_lowercase();
         m.contains("unauthorized") || m.contains("authentication required") || m.contains("denied")
@@ -256,7 +252,7 @@ fn crash_loop_command(facts: &Facts, _: &RuleConfig) -> Option<Analysis> {
             truncate(message.trim(), 300)
         ),
     )];
-    findings.extend(event_findings(facts, &facts.events(&["Failed"]), 1));
+    findings.extend(event_findings(&facts.events(&["Failed"]), 1));
     let fix = fixes::revert(
         facts,
         &["command", "args", "image", "workingDir"],
@@ -327,9 +323,8 @@ fn liveness_probe(facts: &Facts, _: &RuleConfig) -> Option<Analysis> {
     if failed.is_empty() || !restarted {
         return None;
     }
-    let mut findings = event_findings(facts, &failed, 2);
+    let mut findings = event_findings(&failed, 2);
     findings.extend(event_findings(
-        facts,
         &facts
             .events(&["Killing"])
             .into_iter()
@@ -386,7 +381,7 @@ fn scheduling(facts: &Facts, _: &RuleConfig) -> Option<Analysis> {
     let events = facts.events(&["FailedScheduling"]);
     let event = events.first()?;
     let message = event.message.clone().unwrap_or_default();
-    let mut findings = event_findings(facts, &events, 1);
+    let mut findings = event_findings(&events, 1);
     if message.contains("unbound immediate PersistentVolumeClaims")
         || message.contains("volume node affinity")
     {
@@ -436,7 +431,7 @@ fn volume_mount(facts: &Facts, _: &RuleConfig) -> Option<Analysis> {
     if events.is_empty() && pending_claims.is_empty() {
         return None;
     }
-    let mut findings = event_findings(facts, &events, 3);
+    let mut findings = event_findings(&events, 3);
     findings.extend(pending_claims.iter().map(|c| {
         Finding::new(
             format!("pvc/{}", c.metadata.name.as_deref().unwrap_or("")),
@@ -501,7 +496,7 @@ fn readiness_probe(facts: &Facts, _: &RuleConfig) -> Option<Analysis> {
     if failed.is_empty() || !never_ready {
         return None;
     }
-    let mut findings = event_findings(facts, &failed, 2);
+    let mut findings = event_findings(&failed, 2);
     if let Some((_, reason, message)) = facts
         .workload_condition("Progressing")
         .filter(|c| c.0 == "False")

@@ -505,20 +505,19 @@ fn startup_seconds(lines: &[&str]) -> Option<f64> {
         let words: Vec<&str> = lower
             .split(|c: char| c.is_whitespace() || c == '(' || c == ')' || c == ',')
             .collect();
-        words.windows(2).find_map(|w| {
-            let (number, unit) = (w[0], w[1]);
+        words.iter().enumerate().find_map(|(i, number)| {
+            let unit = words.get(i + 1).map_or("", |u| u.trim_end_matches('.'));
             if let Ok(n) = number.parse::<f64>() {
-                return match unit.trim_end_matches('.') {
+                return match unit {
                     "seconds" | "second" | "s" | "secs" => Some(n),
                     "ms" | "milliseconds" => Some(n / 1000.0),
                     _ => None,
                 };
             }
-            let n = number
-                .strip_suffix("ms")
-                .and_then(|n| n.parse::<f64>().ok())
-                .map(|n| n / 1000.0);
-            n.or_else(|| number.strip_suffix('s').and_then(|n| n.parse::<f64>().ok()))
+            let millis = number.strip_suffix("ms").and_then(|n| n.parse::<f64>().ok());
+            millis
+                .map(|n| n / 1000.0)
+                .or_else(|| number.strip_suffix('s').and_then(|n| n.parse::<f64>().ok()))
         })
     })
 }

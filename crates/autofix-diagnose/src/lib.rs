@@ -17,13 +17,10 @@ use analyzers::{ANALYZERS, Fix};
 use autofix_core::quantity::Quantity;
 use autofix_core::{Action, Diagnosis, Evidence, Remediation};
 
-/// Why a diagnoser could not answer.
+/// Why a diagnoser could not answer. The rules always answer (at worst `unknown`), so this is
+/// empty until a diagnoser that can fail (the LLM) joins.
 #[derive(Debug, thiserror::Error)]
-pub enum DiagnoseError {
-    /// Configuration is not usable.
-    #[error("invalid diagnosis configuration: {0}")]
-    Config(String),
-}
+pub enum DiagnoseError {}
 
 /// Something that turns evidence into a diagnosis.
 #[async_trait::async_trait]

@@ -72,8 +72,23 @@ struct BadInput(anyhow::Error);
 
 impl std::fmt::Display for BadInput {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:#}", self.0)
+        f.write_str(&describe(&self.0))
     }
+}
+
+/// An error and its causes on one line, leaving out causes its message already quotes.
+fn describe(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let message = cause.to_string();
+        if !text.contains(&message) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&message);
+        }
+    }
+    text
 }
 
 impl std::error::Error for BadInput {}
@@ -102,7 +117,7 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
             None => {
-                eprintln!("error: {e:#}");
+                eprintln!("error: {}", describe(&e));
                 ExitCode::from(1)
             }
         },
@@ -112,8 +127,8 @@ fn main() -> ExitCode {
 async fn try_main(opts: Opts) -> anyhow::Result<()> {
     match opts.command {
         Command::Diagnose { scenario, json } => {
-            let incident = read_incident(&scenario.join("alert.json"))?;
             let source = SnapshotSource::open(&scenario).map_err(|e| BadInput(e.into()))?;
+            let incident = read_incident(&scenario.join("alert.json"))?;
             let evidence = source
                 .collect(&incident)
                 .await
