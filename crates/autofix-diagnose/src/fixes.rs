@@ -313,87 +313,90 @@ fn non_empty(strategy: &str, changes: Vec<FieldChange>, why: impl FnOnce() -> St
     }
 }
 
-/// Doubles the memory limit (rounded up to Mi/Gi), never above the configured maximum.
+/// How one resource's limit is raised.
+struct Raise {
+    /// `memory` or `cpu`.
+    resource: &'static str,
+    /// Multiplier of the current limit.
+    factor: f64,
+    /// Ceiling in base units.
+    max: f64,
+    /// Formats base units as a quantity.
+    format: fn(f64) -> String,
+    /// Strategy name.
+    strategy: &'static str,
+    /// Why there is no fix when the container has no such limit.
+    no_limit: &'static str,
+    /// The reason given for the change, with `{}` for the old limit.
+    reason: fn(&str) -> String,
+}
+
+/// Multiplies a container limit by the configured factor, never above the configured maximum.
+fn raise_limit(facts: &Facts, raise: Raise, findings: &mut Vec<Finding>) -> FixResult {
+    let path = container_path(facts)?
+        .key("resources")
+        .key("limits")
+        .key(raise.resource);
+    let current = facts
+        .live(&path)
+        .and_then(Quantity::from_value)
+        .ok_or(raise.no_limit)?;
+    let (old, max) = ((raise.format)(current.0), (raise.format)(raise.max));
+    if current.0 >= raise.max {
+        return Err(format!(
+            "The {} limit {old} is already at the policy maximum {max}; the application's use needs attention.",
+            raise.resource
+        ));
+    }
+    let to = (raise.format)((current.0 * raise.factor).min(raise.max));
+    findings.push(Finding::new(
+        "manifest",
+        format!(
+            "{} limit {old} -> {to} (x{}, policy maximum {max})",
+            raise.resource, raise.factor
+        ),
+    ));
+    let reason = (raise.reason)(&show(facts.live(&path)));
+    Ok((
+        raise.strategy.into(),
+        vec![change(facts, path, json!(to), reason)],
+    ))
+}
+
+/// Doubles the memory limit (rounded up to Mi/Gi) after an OOM kill.
 pub fn raise_memory_limit(
     facts: &Facts,
     config: &RuleConfig,
     findings: &mut Vec<Finding>,
 ) -> FixResult {
-    let path = container_path(facts)?
-        .key("resources")
-        .key("limits")
-        .key("memory");
-    let current = facts
-        .live(&path)
-        .and_then(Quantity::from_value)
-        .ok_or("The container has no memory limit: the OOM kill comes from node pressure, not a limit to raise.")?;
-    if current.0 >= config.max_memory_bytes {
-        return Err(format!(
-            "The memory limit {} is already at the policy maximum {}; the application's memory use needs attention.",
-            format_memory(current.0),
-            format_memory(config.max_memory_bytes)
-        ));
-    }
-    let target = (current.0 * config.memory_factor).min(config.max_memory_bytes);
-    let to = format_memory(target);
-    findings.push(Finding::new(
-        "manifest",
-        format!(
-            "memory limit {} -> {to} (x{}, policy maximum {})",
-            show(facts.live(&path)),
-            config.memory_factor,
-            format_memory(config.max_memory_bytes)
-        ),
-    ));
-    let reason = format!(
-        "the container was OOMKilled at its {} limit",
-        show(facts.live(&path))
-    );
-    Ok((
-        "raise the memory limit".into(),
-        vec![change(facts, path, json!(to), reason)],
-    ))
+    let raise = Raise {
+        resource: "memory",
+        factor: config.memory_factor,
+        max: config.max_memory_bytes,
+        format: format_memory,
+        strategy: "raise the memory limit",
+        no_limit: "The container has no memory limit: the OOM kill comes from node pressure, not a limit to raise.",
+        reason: |old| format!("the container was OOMKilled at its {old} limit"),
+    };
+    raise_limit(facts, raise, findings)
 }
 
-/// Doubles the CPU limit, never above the configured maximum.
+/// Doubles the CPU limit of a throttled container.
 pub fn raise_cpu_limit(
     facts: &Facts,
     config: &RuleConfig,
     findings: &mut Vec<Finding>,
 ) -> FixResult {
-    let path = container_path(facts)?
-        .key("resources")
-        .key("limits")
-        .key("cpu");
-    let current = facts
-        .live(&path)
-        .and_then(Quantity::from_value)
-        .ok_or("The container has no CPU limit to raise.")?;
-    if current.0 >= config.max_cpu_cores {
-        return Err(format!(
-            "The CPU limit {} is already at the policy maximum {}.",
-            format_cpu(current.0),
-            format_cpu(config.max_cpu_cores)
-        ));
-    }
-    let to = format_cpu((current.0 * config.cpu_factor).min(config.max_cpu_cores));
-    findings.push(Finding::new(
-        "manifest",
-        format!(
-            "CPU limit {} -> {to} (x{}, policy maximum {})",
-            show(facts.live(&path)),
-            config.cpu_factor,
-            format_cpu(config.max_cpu_cores)
-        ),
-    ));
-    let reason = format!(
-        "CPUThrottlingHigh fires: the {} limit is too low for the load",
-        show(facts.live(&path))
-    );
-    Ok((
-        "raise the CPU limit".into(),
-        vec![change(facts, path, json!(to), reason)],
-    ))
+    let raise = Raise {
+        resource: "cpu",
+        factor: config.cpu_factor,
+        max: config.max_cpu_cores,
+        format: format_cpu,
+        strategy: "raise the CPU limit",
+        no_limit: "The container has no CPU limit to raise.",
+        reason: |old| format!("CPUThrottlingHigh fires: the {old} limit is too low for the load"),
+    };
+    raise_limit(facts, raise, findings)
 }
 
 /// Fixes a failing probe: revert a regression, point it at a declared port, or give a slow
@@ -514,7 +517,9 @@ fn startup_seconds(lines: &[&str]) -> Option<f64> {
                     _ => None,
                 };
             }
-            let millis = number.strip_suffix("ms").and_then(|n| n.parse::<f64>().ok());
+            let millis = number
+                .strip_suffix("ms")
+                .and_then(|n| n.parse::<f64>().ok());
             millis
                 .map(|n| n / 1000.0)
                 .or_else(|| number.strip_suffix('s').and_then(|n| n.parse::<f64>().ok()))
