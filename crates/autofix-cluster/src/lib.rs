@@ -2,19 +2,28 @@
 //!
 //! An [`EvidenceSource`] answers one question: given an [`Incident`], what does the cluster show
 //! about the workload behind it? [`SnapshotSource`] answers from a snapshot folder (the offline
-//! default, `kubectl get -o yaml` output plus logs); a live kube-rs source will answer from the API.
-//! Both load objects into an [`ObjectStore`] and let [`assemble`] walk the owner chain, pick the
-//! related objects and redact them, so the two sources cannot drift apart.
+//! default, `kubectl get -o yaml` output plus logs); [`LiveSource`] answers from the Kubernetes API
+//! through kube-rs, with get, list and log requests only. Both load objects into an
+//! [`ObjectStore`] and let [`assemble`] walk the owner chain, pick the related objects and redact
+//! them, so the two sources cannot drift apart. [`write_snapshot`] turns a live cluster into a
+//! snapshot folder.
 //!
 //! Layout: `store.rs` (objects by kind, owner chain, evidence assembly), `snapshot.rs` (the folder
-//! reader), `redaction.rs` (secrets out, once, here).
+//! reader), `live.rs` (the live source and its options), `reader.rs` (the bounded API reads),
+//! `writer.rs` (the snapshot writer), `redaction.rs` (secrets out, once, here).
 
+mod live;
+mod reader;
 mod redaction;
 mod snapshot;
 mod store;
+mod writer;
 
-pub use snapshot::SnapshotSource;
+pub use live::{LiveOptions, LiveSource, install_crypto_provider};
+pub use reader::MAX_LIST_ITEMS;
+pub use snapshot::{LOG_TAIL_LINES, SnapshotSource};
 pub use store::{ObjectStore, assemble};
+pub use writer::{SNAPSHOT_ALERT, SnapshotSummary, write_snapshot};
 
 use autofix_core::{Evidence, Incident};
 use std::path::PathBuf;
@@ -25,8 +34,8 @@ pub enum ClusterError {
     /// The snapshot folder (or a required part of it) does not exist.
     #[error("snapshot folder {0} does not exist or has no cluster/ folder")]
     MissingSnapshot(PathBuf),
-    /// A file could not be read.
-    #[error("cannot read {path}: {source}")]
+    /// A file or folder could not be read (or, for a snapshot being written, written).
+    #[error("cannot access {path}: {source}")]
     Io {
         /// The file.
         path: PathBuf,
@@ -77,6 +86,27 @@ pub enum ClusterError {
         name: String,
         /// Where it was looked for.
         origin: String,
+    },
+    /// A request to the Kubernetes API failed (or a client could not be configured).
+    #[error("cannot {what}: {source}")]
+    Api {
+        /// What was being read, e.g. `list pods`.
+        what: String,
+        /// kube's error: the apiserver's `Status` (code, reason, message), or a transport error.
+        #[source]
+        source: kube::Error,
+    },
+    /// A name that cannot be used as a file name in a snapshot folder.
+    #[error("{0:?} is not a valid Kubernetes name")]
+    InvalidName(String),
+    /// A snapshot file's content could not be encoded (YAML or JSON).
+    #[error("cannot encode {path}: {source}")]
+    Encode {
+        /// The file.
+        path: PathBuf,
+        /// The encoder's complaint.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// No alert names a pod or workload.
     #[error(

@@ -162,74 +162,116 @@ fn controller_of(object: &Value) -> Option<(&str, &str)> {
     Some((str_at(owner, "/kind"), str_at(owner, "/name")))
 }
 
-/// Builds the evidence for an incident from the objects in a store (logs are the caller's).
-pub fn assemble(store: &ObjectStore, incident: &Incident) -> Result<Evidence, ClusterError> {
-    let (workload, alert_container) = store.subject(incident)?;
-    let ns = workload.namespace.as_str();
-    let (_, workload_object) = store
-        .find(workload.kind.as_str(), ns, &workload.name)
-        .ok_or_else(|| store.not_found(workload.kind.as_str(), ns, &workload.name))?;
+/// What belongs to an incident in a store: the workload and the objects around it.
+struct Scope<'s> {
+    workload: WorkloadRef,
+    alert_container: Option<String>,
+    workload_object: &'s Value,
+    replica_sets: Vec<&'s (String, Value)>,
+    pods: Vec<&'s (String, Value)>,
+    claims: Vec<&'s (String, Value)>,
+    /// (kind, name) of every object whose events are evidence.
+    involved: BTreeSet<(String, String)>,
+}
 
-    let replica_set_entries: Vec<&(String, Value)> = if workload.kind == WorkloadKind::Deployment {
-        store
-            .list("ReplicaSet", Some(ns))
-            .filter(|(_, rs)| controller_of(rs) == Some(("Deployment", workload.name.as_str())))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let mut owners: BTreeSet<(&str, &str)> = BTreeSet::new();
-    owners.insert((workload.kind.as_str(), workload.name.as_str()));
-    for (_, rs) in &replica_set_entries {
-        owners.insert(("ReplicaSet", str_at(rs, "/metadata/name")));
-    }
-    if workload.kind == WorkloadKind::CronJob {
-        for (_, job) in store.list("Job", Some(ns)) {
-            if controller_of(job) == Some(("CronJob", workload.name.as_str())) {
-                owners.insert(("Job", str_at(job, "/metadata/name")));
+impl<'s> Scope<'s> {
+    fn of(store: &'s ObjectStore, incident: &Incident) -> Result<Self, ClusterError> {
+        let (workload, alert_container) = store.subject(incident)?;
+        let ns = workload.namespace.as_str();
+        let (_, workload_object) = store
+            .find(workload.kind.as_str(), ns, &workload.name)
+            .ok_or_else(|| store.not_found(workload.kind.as_str(), ns, &workload.name))?;
+
+        let replica_sets: Vec<&(String, Value)> = if workload.kind == WorkloadKind::Deployment {
+            store
+                .list("ReplicaSet", Some(ns))
+                .filter(|(_, rs)| controller_of(rs) == Some(("Deployment", workload.name.as_str())))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut owners: BTreeSet<(&str, &str)> = BTreeSet::new();
+        owners.insert((workload.kind.as_str(), workload.name.as_str()));
+        for (_, rs) in &replica_sets {
+            owners.insert(("ReplicaSet", str_at(rs, "/metadata/name")));
+        }
+        if workload.kind == WorkloadKind::CronJob {
+            for (_, job) in store.list("Job", Some(ns)) {
+                if controller_of(job) == Some(("CronJob", workload.name.as_str())) {
+                    owners.insert(("Job", str_at(job, "/metadata/name")));
+                }
             }
         }
-    }
-    let pod_entries: Vec<&(String, Value)> = store
-        .list("Pod", Some(ns))
-        .filter(|(_, p)| {
-            controller_of(p).is_some_and(|owner| owners.contains(&owner))
-                || (workload.kind == WorkloadKind::Pod
-                    && str_at(p, "/metadata/name") == workload.name)
-        })
-        .collect();
+        let pods: Vec<&(String, Value)> = store
+            .list("Pod", Some(ns))
+            .filter(|(_, p)| {
+                controller_of(p).is_some_and(|owner| owners.contains(&owner))
+                    || (workload.kind == WorkloadKind::Pod
+                        && str_at(p, "/metadata/name") == workload.name)
+            })
+            .collect();
 
-    let claim_names: BTreeSet<String> = pod_entries
-        .iter()
-        .flat_map(|(_, p)| {
-            p.pointer("/spec/volumes")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-        })
-        .filter_map(|v| {
-            v.pointer("/persistentVolumeClaim/claimName")
-                .and_then(Value::as_str)
-        })
-        .map(str::to_string)
-        .collect();
-    let claim_entries: Vec<&(String, Value)> = store
-        .list("PersistentVolumeClaim", Some(ns))
-        .filter(|(_, c)| claim_names.contains(str_at(c, "/metadata/name")))
-        .collect();
+        let claim_names: BTreeSet<String> = pods
+            .iter()
+            .flat_map(|(_, p)| {
+                p.pointer("/spec/volumes")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+            })
+            .filter_map(|v| {
+                v.pointer("/persistentVolumeClaim/claimName")
+                    .and_then(Value::as_str)
+            })
+            .map(str::to_string)
+            .collect();
+        let claims: Vec<&(String, Value)> = store
+            .list("PersistentVolumeClaim", Some(ns))
+            .filter(|(_, c)| claim_names.contains(str_at(c, "/metadata/name")))
+            .collect();
 
-    let mut involved: BTreeSet<(String, String)> = owners
-        .iter()
-        .map(|(k, n)| (k.to_string(), n.to_string()))
-        .collect();
-    for (kind, entries) in [
-        ("Pod", &pod_entries),
-        ("PersistentVolumeClaim", &claim_entries),
-    ] {
-        for (_, o) in entries.iter() {
-            involved.insert((kind.to_string(), str_at(o, "/metadata/name").to_string()));
+        let mut involved: BTreeSet<(String, String)> = owners
+            .iter()
+            .map(|(k, n)| (k.to_string(), n.to_string()))
+            .collect();
+        for (kind, entries) in [("Pod", &pods), ("PersistentVolumeClaim", &claims)] {
+            for (_, o) in entries.iter() {
+                involved.insert((kind.to_string(), str_at(o, "/metadata/name").to_string()));
+            }
         }
+        Ok(Scope {
+            workload,
+            alert_container,
+            workload_object,
+            replica_sets,
+            pods,
+            claims,
+            involved,
+        })
     }
+}
+
+/// The (kind, name) of every object whose events belong to the incident's evidence: the
+/// workload, its ReplicaSets (or a CronJob's Jobs), its pods and their claims.
+pub(crate) fn involved_objects(
+    store: &ObjectStore,
+    incident: &Incident,
+) -> Result<BTreeSet<(String, String)>, ClusterError> {
+    Ok(Scope::of(store, incident)?.involved)
+}
+
+/// Builds the evidence for an incident from the objects in a store (logs are the caller's).
+pub fn assemble(store: &ObjectStore, incident: &Incident) -> Result<Evidence, ClusterError> {
+    let Scope {
+        workload,
+        alert_container,
+        workload_object,
+        replica_sets: replica_set_entries,
+        pods: pod_entries,
+        claims: claim_entries,
+        involved,
+    } = Scope::of(store, incident)?;
+    let ns = workload.namespace.as_str();
     let mut events = Vec::new();
     for entry in store.list("Event", Some(ns)) {
         let key = (

@@ -5,12 +5,14 @@
 //! crate turns evidence into a [`diagnosis::Diagnosis`] carrying a [`remediation::Remediation`]
 //! (field changes on the live workload, addressed by [`path::FieldPath`]); the policy crate answers
 //! with a [`verdict::Verdict`]. Small helpers that several stages share live here too:
-//! [`quantity`] arithmetic, [`redact`]ion of secrets and safe [`yaml`] reading.
+//! [`quantity`] arithmetic, the label-only [`hint`] of an alert's workload (used to group alerts),
+//! [`redact`]ion of secrets and safe [`yaml`] reading.
 
 pub mod alert;
 pub mod category;
 pub mod diagnosis;
 pub mod evidence;
+pub mod hint;
 pub mod incident;
 pub mod path;
 pub mod quantity;
@@ -23,6 +25,7 @@ pub mod yaml;
 pub use category::{Action, Category};
 pub use diagnosis::{Diagnosis, Finding};
 pub use evidence::Evidence;
+pub use hint::{WorkloadHint, workload_hint};
 pub use incident::{Incident, IncidentKey};
 pub use path::FieldPath;
 pub use remediation::{FieldChange, Remediation};

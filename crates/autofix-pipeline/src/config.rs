@@ -6,6 +6,10 @@ use autofix_policy::{PolicyConfig, RiskConfig};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+mod server;
+
+pub use server::{AuthConfig, ServerConfig};
+
 /// Everything kube-autofix can be told in its config file. Secrets never go here.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -18,6 +22,8 @@ pub struct Config {
     pub rules: RulesConfig,
     /// How fixes are committed.
     pub git: GitConfig,
+    /// The long-running service (`autofix serve`).
+    pub server: ServerConfig,
 }
 
 /// Settings of the rule analyzers' fixes.
@@ -104,6 +110,16 @@ pub enum ConfigError {
         /// The value given.
         value: f64,
     },
+    /// A `[server]` value is out of range.
+    #[error("config file {path}: [server] `{field}` {reason}")]
+    Server {
+        /// The file.
+        path: String,
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        reason: &'static str,
+    },
 }
 
 impl Config {
@@ -142,6 +158,14 @@ impl Config {
                 });
             }
         }
+        config
+            .server
+            .check()
+            .map_err(|(field, reason)| ConfigError::Server {
+                path: origin.to_string(),
+                field,
+                reason,
+            })?;
         Ok(config)
     }
 
@@ -183,5 +207,9 @@ mod tests {
         assert!(err.to_string().contains("epsilon"), "{err}");
         let err = Config::parse("[rules]\nmemory_factor = 0.5\n", "x.toml").unwrap_err();
         assert!(err.to_string().contains("memory_factor"), "{err}");
+        let err = Config::parse("[server]\nworkers = 0\n", "x.toml").unwrap_err();
+        assert!(err.to_string().contains("workers"), "{err}");
+        let err = Config::parse("[server.auth]\ntoken = \"x\"\n", "x.toml").unwrap_err();
+        assert!(err.to_string().contains("token"), "{err}");
     }
 }

@@ -100,9 +100,12 @@ pub struct Pipeline {
 impl Pipeline {
     /// Runs one incident through every stage and reports what was decided and done.
     pub async fn run(&self, incident: &Incident) -> Result<RunReport, PipelineError> {
+        let mut clock = StageClock::start();
         let evidence = self.source.collect(incident).await?;
+        clock.lap("evidence");
         let diagnosis = self.diagnoser.diagnose(&evidence).await?;
         let mut diagnosis = self.gate(diagnosis);
+        clock.lap("diagnose");
         let key = IncidentKey {
             cluster: evidence.cluster.clone(),
             workload: diagnosis.workload.clone(),
@@ -119,6 +122,7 @@ impl Pipeline {
             },
             _ => None,
         };
+        clock.lap("remedy");
 
         let verdict = plan
             .as_ref()
@@ -135,8 +139,12 @@ impl Pipeline {
                 broken.join("; ")
             ));
         }
+        clock.lap("validate");
 
-        self.publish(&key, diagnosis, plan, verdict).await
+        let mut report = self.publish(&key, diagnosis, plan, verdict).await?;
+        clock.lap("publish");
+        report.stage_ms = clock.laps;
+        Ok(report)
     }
 
     /// Applies the namespace and kind allow-lists: outside them, diagnose but never change.
@@ -291,6 +299,7 @@ impl Pipeline {
             files_changed: Vec::new(),
             pr: None,
             escalation: None,
+            stage_ms: BTreeMap::new(),
         };
         match (diagnosis.action, plan, verdict) {
             (Action::Pr, Some(plan), Some(verdict)) => {
@@ -381,6 +390,29 @@ impl Pipeline {
             _ => {}
         }
         Ok(report)
+    }
+}
+
+/// Wall-clock time of each stage, in milliseconds.
+struct StageClock {
+    last: std::time::Instant,
+    laps: BTreeMap<String, f64>,
+}
+
+impl StageClock {
+    fn start() -> Self {
+        StageClock {
+            last: std::time::Instant::now(),
+            laps: BTreeMap::new(),
+        }
+    }
+
+    /// Records the time since the previous lap under `stage`.
+    fn lap(&mut self, stage: &str) {
+        let now = std::time::Instant::now();
+        let ms = now.duration_since(self.last).as_secs_f64() * 1000.0;
+        self.laps.insert(stage.to_string(), ms);
+        self.last = now;
     }
 }
 

@@ -2,6 +2,7 @@
 
 use autofix_core::{Action, Category, Finding, RiskScore, Validation, WorkloadRef};
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// A file the fix edits, with its unified diff.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -85,4 +86,6 @@ pub struct RunReport {
     pub pr: Option<PublishedText>,
     /// The escalation, for action `escalate`.
     pub escalation: Option<PublishedText>,
+    /// Wall-clock milliseconds per stage: evidence, diagnose, remedy, validate, publish.
+    pub stage_ms: BTreeMap<String, f64>,
 }

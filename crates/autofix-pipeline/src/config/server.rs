@@ -1,0 +1,102 @@
+//! The `[server]` section: how `autofix serve` listens, stores and works its queue.
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Settings of the long-running service (`autofix serve`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on (default `0.0.0.0:8080`).
+    pub listen: SocketAddr,
+    /// Directory of the embedded SQLite database `autofix.db`, created if missing (default
+    /// `/var/lib/autofix`).
+    pub data_dir: PathBuf,
+    /// Largest webhook body accepted, in bytes (default 1048576 = 1 MiB); larger bodies get 413.
+    pub body_limit_bytes: usize,
+    /// Pipeline runs at once (default 2).
+    pub workers: usize,
+    /// Incidents allowed to wait in the queue; a delivery adding more is refused with 503 and
+    /// `Retry-After` (default 1000).
+    pub max_queued: u64,
+    /// Runs allowed per incident before it is parked (default 5).
+    pub max_attempts: u32,
+    /// Wait before retrying a failed run, in seconds; doubled after each further failure
+    /// (default 30).
+    pub backoff_initial_secs: u64,
+    /// Ceiling of that wait, in seconds (default 3600).
+    pub backoff_max_secs: u64,
+    /// Lease of a running incident, in seconds, renewed while the run lasts; after a crash the
+    /// incident is resumed once its lease expires (default 300).
+    pub lease_secs: u64,
+    /// On shutdown, how long runs in progress may finish before they are given back to the
+    /// queue, in seconds (default 30).
+    pub shutdown_grace_secs: u64,
+    /// `Retry-After` sent with a 503, in seconds (default 30).
+    pub retry_after_secs: u64,
+    /// How Alertmanager authenticates.
+    pub auth: AuthConfig,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            data_dir: PathBuf::from("/var/lib/autofix"),
+            body_limit_bytes: 1024 * 1024,
+            workers: 2,
+            max_queued: 1000,
+            max_attempts: 5,
+            backoff_initial_secs: 30,
+            backoff_max_secs: 3600,
+            lease_secs: 300,
+            shutdown_grace_secs: 30,
+            retry_after_secs: 30,
+            auth: AuthConfig::default(),
+        }
+    }
+}
+
+/// Webhook credentials, as Alertmanager's `http_config` sends them. Only file paths live here:
+/// the secrets themselves come from those files or from the environment.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// File holding the bearer token (`Authorization: Bearer ...`); `AUTOFIX_WEBHOOK_TOKEN`
+    /// takes precedence (default: none).
+    pub bearer_token_file: Option<PathBuf>,
+    /// Basic-auth user name; basic auth is off without it (default: none).
+    pub basic_username: Option<String>,
+    /// File holding the basic-auth password; `AUTOFIX_WEBHOOK_PASSWORD` takes precedence
+    /// (default: none).
+    pub basic_password_file: Option<PathBuf>,
+    /// Accept webhooks without credentials (default false: without credentials the service
+    /// refuses to start).
+    pub insecure_no_auth: bool,
+}
+
+impl ServerConfig {
+    /// The first out-of-range value, as (field, reason).
+    pub fn check(&self) -> Result<(), (&'static str, &'static str)> {
+        if self.workers == 0 {
+            return Err(("workers", "must be at least 1"));
+        }
+        if self.max_attempts == 0 {
+            return Err(("max_attempts", "must be at least 1"));
+        }
+        if self.body_limit_bytes == 0 {
+            return Err(("body_limit_bytes", "must be at least 1"));
+        }
+        if self.lease_secs == 0 {
+            return Err(("lease_secs", "must be at least 1"));
+        }
+        if self.backoff_max_secs < self.backoff_initial_secs {
+            return Err(("backoff_max_secs", "must not be below backoff_initial_secs"));
+        }
+        if self.auth.basic_password_file.is_some() && self.auth.basic_username.is_none() {
+            return Err(("auth.basic_password_file", "needs auth.basic_username"));
+        }
+        Ok(())
+    }
+}

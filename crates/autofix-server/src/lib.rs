@@ -1,0 +1,254 @@
+//! The kube-autofix service (`autofix serve`): what Alertmanager calls.
+//!
+//! A webhook delivery is authenticated ([`auth`]), parsed, and committed to the store
+//! ([`autofix_store`]) before the 2xx reply, so nothing accepted is lost; re-deliveries are
+//! recognised there and alerts grouped into one incident per workload. A pool of workers
+//! ([`worker`]) claims incidents under a lease and hands each to a [`Runner`] — in production the
+//! pipeline ([`PipelineRunner`]) — retrying transient failures with backoff and parking the rest.
+//!
+//! Layout: [`routes`] (the router, built by [`app`] apart from any socket), [`error`] (the one
+//! `AppError`), [`metrics`] (Prometheus), [`runner`] (the seam), [`worker`] (the pool), and here
+//! the state, [`Service`] (bind, run, shut down) and [`serve`].
+
+pub mod auth;
+pub mod error;
+pub mod metrics;
+pub mod routes;
+pub mod runner;
+pub mod worker;
+
+pub use auth::Auth;
+pub use autofix_pipeline::config::{AuthConfig, ServerConfig};
+pub use error::AppError;
+pub use metrics::Metrics;
+pub use routes::app;
+pub use runner::{PipelineRunner, Published, RunError, RunOutput, Runner};
+
+use autofix_store::{RetryPolicy, Store, StoreError};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+use worker::WorkerContext;
+
+/// Request limits and backpressure settings the routes apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest webhook body, in bytes.
+    pub body_limit_bytes: usize,
+    /// Incidents allowed to wait before deliveries adding more get 503.
+    pub max_queued: u64,
+    /// `Retry-After` of a 503, in seconds.
+    pub retry_after_secs: u64,
+}
+
+impl Limits {
+    /// The limits of a `[server]` section.
+    pub fn from_config(config: &ServerConfig) -> Limits {
+        Limits {
+            body_limit_bytes: config.body_limit_bytes,
+            max_queued: config.max_queued,
+            retry_after_secs: config.retry_after_secs,
+        }
+    }
+}
+
+/// What every request handler shares.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The durable store.
+    pub store: Store,
+    /// Who may call the protected routes.
+    pub auth: Arc<Auth>,
+    /// Exported metrics.
+    pub metrics: Arc<Metrics>,
+    /// Signalled when a delivery queues new work, to wake idle workers.
+    pub wake: Arc<Notify>,
+    /// Body limit and backpressure.
+    pub limits: Limits,
+}
+
+/// Why the service cannot start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Neither a bearer token nor basic credentials, and `insecure_no_auth` is off.
+    #[error(
+        "no webhook credentials configured: set [server.auth] bearer_token_file (or {}) or \
+         basic_username with basic_password_file (or {}); to accept unauthenticated webhooks set \
+         insecure_no_auth = true",
+        auth::TOKEN_ENV,
+        auth::PASSWORD_ENV
+    )]
+    NoCredentials,
+    /// `basic_username` is set but no password is given.
+    #[error(
+        "[server.auth] basic_username needs basic_password_file or {}",
+        auth::PASSWORD_ENV
+    )]
+    MissingPassword,
+    /// A credentials file cannot be read.
+    #[error("cannot read credentials file {path}: {source}")]
+    Secret {
+        /// The file.
+        path: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A credential is empty.
+    #[error("the credential from {0} is empty")]
+    EmptySecret(String),
+    /// The store cannot be opened.
+    #[error("cannot open the store: {0}")]
+    Store(#[from] StoreError),
+    /// The listen address cannot be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The HTTP server failed.
+    #[error("the HTTP server failed: {0}")]
+    Http(#[source] std::io::Error),
+}
+
+/// A bound, not yet running service: tests read its address before running it.
+pub struct Service {
+    listener: TcpListener,
+    state: AppState,
+    workers: usize,
+    context: WorkerContext,
+}
+
+impl Service {
+    /// Opens the store in `config.data_dir` and binds `config.listen`.
+    pub async fn bind(
+        config: &ServerConfig,
+        auth: Auth,
+        runner: Arc<dyn Runner>,
+    ) -> Result<Service, ServeError> {
+        let store = Store::open(&Store::sqlite_url(&config.data_dir))
+            .await?
+            .with_retry_policy(RetryPolicy {
+                max_attempts: config.max_attempts,
+                backoff_initial: Duration::from_secs(config.backoff_initial_secs),
+                backoff_max: Duration::from_secs(config.backoff_max_secs),
+            });
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| ServeError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        let state = AppState {
+            store: store.clone(),
+            auth: Arc::new(auth),
+            metrics: Arc::new(Metrics::new()),
+            wake: Arc::new(Notify::new()),
+            limits: Limits::from_config(config),
+        };
+        let context = WorkerContext {
+            store,
+            runner,
+            metrics: state.metrics.clone(),
+            wake: state.wake.clone(),
+            lease: Duration::from_secs(config.lease_secs),
+            grace: Duration::from_secs(config.shutdown_grace_secs),
+        };
+        Ok(Service {
+            listener,
+            state,
+            workers: config.workers,
+            context,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The shared state (its store, metrics).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Changes the lease and grace periods (tests use short ones).
+    pub fn with_timing(mut self, lease: Duration, grace: Duration) -> Service {
+        self.context.lease = lease;
+        self.context.grace = grace;
+        self
+    }
+
+    /// Serves and works the queue until `shutdown` completes; then stops accepting, lets runs in
+    /// progress finish within the grace period (or gives them back to the queue), and returns.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        let (stop, stopped) = watch::channel(false);
+        let workers = worker::spawn_workers(self.workers, &self.context, &stopped);
+        tracing::info!(addr = ?self.listener.local_addr().ok(), workers = self.workers, "serving");
+        let served = axum::serve(self.listener, app(self.state))
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(ServeError::Http);
+        // Receivers outlive the send: the workers hold them.
+        let _ = stop.send(true);
+        for worker in workers {
+            if let Err(e) = worker.await {
+                tracing::warn!(error = %e, "a worker ended abnormally");
+            }
+        }
+        served
+    }
+}
+
+/// Runs the service until `shutdown` completes: credentials from the config files and the
+/// environment (`AUTOFIX_WEBHOOK_TOKEN`, `AUTOFIX_WEBHOOK_PASSWORD`), store in the data dir.
+pub async fn serve(
+    config: ServerConfig,
+    runner: Arc<dyn Runner>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let auth = Auth::from_config(&config.auth, |name| std::env::var(name).ok())?;
+    Service::bind(&config, auth, runner)
+        .await?
+        .run(shutdown)
+        .await
+}
+
+/// Completes on ctrl-c or SIGTERM, whichever comes first.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutting down: no new deliveries, finishing runs in progress");
+}

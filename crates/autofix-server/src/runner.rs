@@ -1,0 +1,101 @@
+//! The `Runner` seam the workers call, and its production implementation: the pipeline.
+
+use async_trait::async_trait;
+use autofix_core::Incident;
+use autofix_pipeline::Pipeline;
+use std::sync::Arc;
+
+/// What a run published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Published {
+    /// A pull request was opened or updated.
+    PullRequest,
+    /// An escalation (issue) was opened or updated.
+    Escalation,
+}
+
+impl Published {
+    /// The metrics label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Published::PullRequest => "pull_request",
+            Published::Escalation => "escalation",
+        }
+    }
+}
+
+/// A finished run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOutput {
+    /// The run report, stored on the incident and shown by `GET /incidents`.
+    pub report: serde_json::Value,
+    /// What was published, if anything.
+    pub published: Option<Published>,
+}
+
+/// A failed run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct RunError {
+    /// What went wrong, shown on the incident.
+    pub message: String,
+    /// True when trying again later may succeed; false parks the incident at once.
+    pub retryable: bool,
+}
+
+impl RunError {
+    /// A failure that may pass (network, forge, cluster API): retried with backoff.
+    pub fn transient(message: impl Into<String>) -> RunError {
+        RunError {
+            message: message.into(),
+            retryable: true,
+        }
+    }
+
+    /// The input is at fault (broken alert, GitOps files): parked at once.
+    pub fn bad_input(message: impl Into<String>) -> RunError {
+        RunError {
+            message: message.into(),
+            retryable: false,
+        }
+    }
+}
+
+/// Runs one incident; the workers call it for every claimed incident.
+#[async_trait]
+pub trait Runner: Send + Sync {
+    /// Takes the incident through the pipeline.
+    async fn run(&self, incident: &Incident) -> Result<RunOutput, RunError>;
+}
+
+/// The production runner: [`Pipeline::run`].
+pub struct PipelineRunner {
+    pipeline: Arc<Pipeline>,
+}
+
+impl PipelineRunner {
+    /// Runs incidents through this pipeline.
+    pub fn new(pipeline: Arc<Pipeline>) -> PipelineRunner {
+        PipelineRunner { pipeline }
+    }
+}
+
+#[async_trait]
+impl Runner for PipelineRunner {
+    async fn run(&self, incident: &Incident) -> Result<RunOutput, RunError> {
+        let report = self.pipeline.run(incident).await.map_err(|e| RunError {
+            message: e.to_string(),
+            retryable: !e.is_bad_input(),
+        })?;
+        let published = if report.pr.is_some() {
+            Some(Published::PullRequest)
+        } else if report.escalation.is_some() {
+            Some(Published::Escalation)
+        } else {
+            None
+        };
+        let report = serde_json::to_value(&report)
+            .map_err(|e| RunError::transient(format!("cannot serialise the run report: {e}")))?;
+        Ok(RunOutput { report, published })
+    }
+}

@@ -1,0 +1,265 @@
+//! Recording a webhook delivery: dedup, grouping into incidents, queueing new work.
+
+use crate::{DeliveryOutcome, IncidentId, IncidentState, Store, StoreError, now_ms};
+use autofix_core::alert::{Alert, AlertStatus, WebhookPayload};
+use autofix_core::incident::DEFAULT_CLUSTER;
+use autofix_core::workload_hint;
+use sha2::{Digest, Sha256};
+use sqlx::{Sqlite, Transaction};
+use std::collections::BTreeSet;
+
+/// Workload kind recorded for incidents of alerts that name a namespace but no workload.
+const NAMESPACE_KIND: &str = "Namespace";
+
+/// Why an `ignored` incident is not acted on.
+const IGNORED_REASON: &str =
+    "the alerts name a namespace but no workload or pod: recorded, not acted on";
+
+/// Where a new alert goes.
+struct Target {
+    key: String,
+    cluster: String,
+    namespace: String,
+    kind: String,
+    name: String,
+    /// False for namespace-level alerts, which get an `ignored` incident.
+    actionable: bool,
+}
+
+impl Store {
+    /// Records one delivery in one transaction, committed before this returns.
+    ///
+    /// New alerts are attached to their workload's incident: a firing one creates the incident
+    /// (queued) or puts a `done`/`parked` one back in the queue; a resolved one is recorded on
+    /// it. Re-deliveries change nothing. With `max_queued`, a delivery that would make more
+    /// incidents wait than that is refused as a whole ([`StoreError::QueueFull`]).
+    pub async fn record_delivery(
+        &self,
+        payload: &WebhookPayload,
+        max_queued: Option<u64>,
+    ) -> Result<DeliveryOutcome, StoreError> {
+        let now = now_ms();
+        let mut tx = self.writer.begin().await?;
+        let mut depth: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM incidents WHERE state = 'queued'")
+                .fetch_one(&mut *tx)
+                .await?;
+        let mut outcome = DeliveryOutcome::default();
+        let mut touched: BTreeSet<IncidentId> = BTreeSet::new();
+        for alert in &payload.alerts {
+            let fingerprint = fingerprint_of(alert);
+            let status = match alert.status {
+                AlertStatus::Firing => "firing",
+                AlertStatus::Resolved => "resolved",
+            };
+            let seen: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM alerts WHERE fingerprint = ? AND starts_at = ? AND status = ?",
+            )
+            .bind(&fingerprint)
+            .bind(&alert.starts_at)
+            .bind(status)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if seen.is_some() {
+                outcome.duplicates += 1;
+                continue;
+            }
+            outcome.new_alerts += 1;
+            let target = target_of(alert);
+            if target.as_ref().is_none_or(|t| !t.actionable) {
+                outcome.ignored += 1;
+            }
+            let incident = match &target {
+                None => None,
+                Some(target) => {
+                    let existing: Option<(i64, String)> =
+                        sqlx::query_as("SELECT id, state FROM incidents WHERE incident_key = ?")
+                            .bind(&target.key)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                    match (existing, alert.status) {
+                        (Some((id, state)), AlertStatus::Firing) => {
+                            let state = IncidentState::parse(&state);
+                            if matches!(state, Some(IncidentState::Done | IncidentState::Parked)) {
+                                admit(&mut depth, max_queued)?;
+                                requeue(&mut tx, id, now).await?;
+                                outcome.incidents_queued += 1;
+                            }
+                            Some(id)
+                        }
+                        (Some((id, _)), AlertStatus::Resolved) => Some(id),
+                        (None, AlertStatus::Firing) => {
+                            if target.actionable {
+                                admit(&mut depth, max_queued)?;
+                                outcome.incidents_queued += 1;
+                            }
+                            Some(create(&mut tx, target, now).await?)
+                        }
+                        // Resolved before any incident existed: nothing to act on.
+                        (None, AlertStatus::Resolved) => None,
+                    }
+                }
+            };
+            let labels =
+                serde_json::to_string(&alert.labels).map_err(|source| StoreError::Json {
+                    what: "alert labels",
+                    source,
+                })?;
+            let stored = Alert {
+                fingerprint: fingerprint.clone(),
+                ..alert.clone()
+            };
+            let body = serde_json::to_string(&stored).map_err(|source| StoreError::Json {
+                what: "alert",
+                source,
+            })?;
+            sqlx::query(
+                "INSERT INTO alerts
+                   (fingerprint, starts_at, status, alertname, labels, alert, received_at, incident_id)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&fingerprint)
+            .bind(&alert.starts_at)
+            .bind(status)
+            .bind(alert.name())
+            .bind(labels)
+            .bind(body)
+            .bind(now)
+            .bind(incident)
+            .execute(&mut *tx)
+            .await?;
+            touched.extend(incident);
+        }
+        for id in &touched {
+            refresh_resolved(&mut tx, *id, now).await?;
+        }
+        tx.commit().await?;
+        outcome.incidents_touched = touched.into_iter().collect();
+        Ok(outcome)
+    }
+}
+
+/// Counts one more queued incident, or refuses it when the queue is full.
+fn admit(depth: &mut i64, max_queued: Option<u64>) -> Result<(), StoreError> {
+    let queued = u64::try_from(*depth).unwrap_or(0);
+    if let Some(limit) = max_queued
+        && queued >= limit
+    {
+        return Err(StoreError::QueueFull {
+            depth: queued,
+            limit,
+        });
+    }
+    *depth += 1;
+    Ok(())
+}
+
+/// The incident a new alert belongs to; `None` for cluster-wide alerts (no namespace).
+fn target_of(alert: &Alert) -> Option<Target> {
+    let cluster = alert
+        .label("cluster")
+        .unwrap_or(DEFAULT_CLUSTER)
+        .to_string();
+    let namespace = alert.label("namespace")?.to_string();
+    let (kind, name, actionable) = match workload_hint(&alert.labels) {
+        Some(hint) => (hint.kind_str().to_string(), hint.name, true),
+        None => (NAMESPACE_KIND.to_string(), namespace.clone(), false),
+    };
+    Some(Target {
+        key: format!("{cluster}/{namespace}/{kind}/{name}"),
+        cluster,
+        namespace,
+        kind,
+        name,
+        actionable,
+    })
+}
+
+/// The alert's fingerprint; Alertmanager always sends one, a hash of the labels stands in if not.
+fn fingerprint_of(alert: &Alert) -> String {
+    if !alert.fingerprint.is_empty() {
+        return alert.fingerprint.clone();
+    }
+    let mut hasher = Sha256::new();
+    for (name, value) in &alert.labels {
+        hasher.update(name.as_bytes());
+        hasher.update([0]);
+        hasher.update(value.as_bytes());
+        hasher.update([0]);
+    }
+    let digest = hasher.finalize();
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("labels:{hex}")
+}
+
+/// Creates an incident: queued when it names a workload, `ignored` otherwise.
+async fn create(
+    tx: &mut Transaction<'static, Sqlite>,
+    target: &Target,
+    now: i64,
+) -> Result<IncidentId, StoreError> {
+    let (state, reason) = if target.actionable {
+        (IncidentState::Queued, None)
+    } else {
+        (IncidentState::Ignored, Some(IGNORED_REASON))
+    };
+    let id = sqlx::query_scalar(
+        "INSERT INTO incidents (incident_key, cluster, namespace, workload_kind, workload_name,
+                                state, last_error, next_attempt_at, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(&target.key)
+    .bind(&target.cluster)
+    .bind(&target.namespace)
+    .bind(&target.kind)
+    .bind(&target.name)
+    .bind(state.as_str())
+    .bind(reason)
+    .bind(now)
+    .bind(now)
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(id)
+}
+
+/// Puts a finished or parked incident back in the queue for a new round of work.
+async fn requeue(
+    tx: &mut Transaction<'static, Sqlite>,
+    id: IncidentId,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE incidents SET state = 'queued', attempts = 0, last_error = NULL,
+                next_attempt_at = ?, updated_at = ?
+         WHERE id = ?",
+    )
+    .bind(now)
+    .bind(now)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Sets the resolved flag: every firing alert of the incident has a resolved notification.
+async fn refresh_resolved(
+    tx: &mut Transaction<'static, Sqlite>,
+    id: IncidentId,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE incidents SET updated_at = ?, resolved = CASE WHEN EXISTS (
+             SELECT 1 FROM alerts f WHERE f.incident_id = ? AND f.status = 'firing'
+               AND NOT EXISTS (SELECT 1 FROM alerts r WHERE r.fingerprint = f.fingerprint
+                               AND r.starts_at = f.starts_at AND r.status = 'resolved'))
+           THEN 0 ELSE 1 END
+         WHERE id = ?",
+    )
+    .bind(now)
+    .bind(id)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,274 @@
+//! The durable intake store of kube-autofix: alerts, incidents and the work queue.
+//!
+//! Every Alertmanager delivery is committed here, in one transaction, before the webhook replies,
+//! so nothing accepted is lost. Alerts are deduplicated by (fingerprint, startsAt, status), which
+//! is how Alertmanager's re-deliveries are recognised, and grouped into one incident per workload
+//! ([`autofix_core::workload_hint`]). Workers claim incidents under a lease with an atomic
+//! `UPDATE`, so no two runs touch one workload at once and a process killed mid-run has its work
+//! resumed once the lease expires.
+//!
+//! The embedded default is SQLite in WAL mode in the data directory; the schema
+//! (`migrations/`) is plain SQL kept portable to PostgreSQL. Layout: `model.rs` (the types handed
+//! out), `intake.rs` (recording deliveries), `queue.rs` (claims, completion, retries), this file
+//! (opening, listing, health).
+
+mod intake;
+mod model;
+mod queue;
+
+pub use model::{
+    Claim, ClaimedIncident, DeliveryOutcome, FailOutcome, IncidentId, IncidentRecord,
+    IncidentState, RetryPolicy,
+};
+
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Row, SqlStr};
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The schema, applied in order when the store opens.
+const MIGRATIONS: [(i64, &str, &str); 1] =
+    [(1, "intake", include_str!("../migrations/0001_intake.sql"))];
+
+/// How long a statement waits for SQLite's write lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Read connections (listing, health); writes go through a single connection, as SQLite allows
+/// one writer at a time anyway.
+const READERS: u32 = 4;
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database URL cannot be parsed.
+    #[error("invalid database URL {url:?}: {source}")]
+    Url {
+        /// The URL given.
+        url: String,
+        /// The parser's complaint.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The directory holding the database cannot be created.
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The schema cannot be brought up to date.
+    #[error("cannot migrate the database schema: {0}")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+    /// A query failed.
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    /// Stored JSON cannot be read back.
+    #[error("stored {what} is not readable JSON: {source}")]
+    Json {
+        /// What was being read.
+        what: &'static str,
+        /// The decoder's complaint.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Accepting the delivery would put more incidents in the queue than allowed.
+    #[error("the work queue is full ({depth} incidents queued, limit {limit})")]
+    QueueFull {
+        /// Incidents queued now.
+        depth: u64,
+        /// The configured limit.
+        limit: u64,
+    },
+    /// The claim is stale: the lease expired and another worker claimed the incident.
+    #[error("incident {0} is no longer held by this claim (its lease expired and was taken over)")]
+    LeaseLost(IncidentId),
+}
+
+/// The store: a writer connection, a few readers and the retry policy.
+#[derive(Debug, Clone)]
+pub struct Store {
+    writer: SqlitePool,
+    reader: SqlitePool,
+    retry: RetryPolicy,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url`, e.g. `sqlite:///var/lib/autofix/autofix.db?mode=rwc`,
+    /// creates its directory, switches it to WAL and applies the migrations.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        let options = SqliteConnectOptions::from_str(url).map_err(|source| StoreError::Url {
+            url: url.to_string(),
+            source,
+        })?;
+        if let Some(dir) = options.get_filename().parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a commit survives power loss, not only a killed process.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        let migrations = MIGRATIONS
+            .iter()
+            .map(|(version, name, sql)| {
+                Migration::new(
+                    *version,
+                    (*name).into(),
+                    MigrationType::Simple,
+                    SqlStr::from_static(sql),
+                    false,
+                )
+            })
+            .collect();
+        Migrator::with_migrations(migrations)
+            .run(&writer)
+            .await
+            .map_err(StoreError::Migrate)?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(Store {
+            writer,
+            reader,
+            retry: RetryPolicy::default(),
+        })
+    }
+
+    /// The SQLite URL of `autofix.db` in a data directory, created if missing.
+    pub fn sqlite_url(data_dir: &std::path::Path) -> String {
+        format!(
+            "sqlite://{}?mode=rwc",
+            data_dir.join("autofix.db").display()
+        )
+    }
+
+    /// Uses this retry policy for failed runs (default: [`RetryPolicy::default`]).
+    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Store {
+        self.retry = retry;
+        self
+    }
+
+    /// The retry policy in use.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.retry
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    /// Incidents waiting for a worker (including those waiting out a retry backoff).
+    pub async fn queue_depth(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM incidents WHERE state = 'queued'")
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// How many incidents are in each state (every state present, possibly 0).
+    pub async fn count_by_state(&self) -> Result<BTreeMap<IncidentState, u64>, StoreError> {
+        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM incidents GROUP BY state")
+            .fetch_all(&self.reader)
+            .await?;
+        let mut counts: BTreeMap<IncidentState, u64> =
+            IncidentState::ALL.into_iter().map(|s| (s, 0)).collect();
+        for row in rows {
+            let state: String = row.try_get("state")?;
+            let n: i64 = row.try_get("n")?;
+            if let Some(state) = IncidentState::parse(&state) {
+                counts.insert(state, u64::try_from(n).unwrap_or(0));
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Every incident, newest first.
+    pub async fn list_incidents(&self) -> Result<Vec<IncidentRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT i.*,
+                (SELECT COUNT(*) FROM alerts f WHERE f.incident_id = i.id AND f.status = 'firing'
+                   AND NOT EXISTS (SELECT 1 FROM alerts r WHERE r.fingerprint = f.fingerprint
+                                   AND r.starts_at = f.starts_at AND r.status = 'resolved'))
+                  AS alerts_firing,
+                (SELECT COUNT(*) FROM alerts r WHERE r.incident_id = i.id AND r.status = 'resolved')
+                  AS alerts_resolved
+             FROM incidents i ORDER BY i.id DESC",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(record_from_row).collect()
+    }
+}
+
+/// Reads one row of the `list_incidents` query.
+fn record_from_row(row: &SqliteRow) -> Result<IncidentRecord, StoreError> {
+    let state: String = row.try_get("state")?;
+    let last_report = row
+        .try_get::<Option<String>, _>("last_report")?
+        .map(|text| serde_json::from_str(&text))
+        .transpose()
+        .map_err(|source| StoreError::Json {
+            what: "run report",
+            source,
+        })?;
+    let count = |name: &str| -> Result<u64, StoreError> {
+        Ok(u64::try_from(row.try_get::<i64, _>(name)?).unwrap_or(0))
+    };
+    Ok(IncidentRecord {
+        id: row.try_get("id")?,
+        key: row.try_get("incident_key")?,
+        cluster: row.try_get("cluster")?,
+        namespace: row.try_get("namespace")?,
+        workload_kind: row.try_get("workload_kind")?,
+        workload_name: row.try_get("workload_name")?,
+        state: IncidentState::parse(&state).ok_or_else(|| {
+            StoreError::Db(sqlx::Error::Decode(
+                format!("unknown incident state {state:?}").into(),
+            ))
+        })?,
+        attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(0),
+        last_error: row.try_get("last_error")?,
+        next_attempt_at: row.try_get("next_attempt_at")?,
+        lease_owner: row.try_get("lease_owner")?,
+        lease_until: row.try_get("lease_until")?,
+        resolved: row.try_get::<i64, _>("resolved")? != 0,
+        alerts_firing: count("alerts_firing")?,
+        alerts_resolved: count("alerts_resolved")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        last_report,
+    })
+}
+
+/// Now, in milliseconds since the Unix epoch (the unit of every stored time).
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, millis)
+}
+
+/// A duration in milliseconds, saturating.
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}

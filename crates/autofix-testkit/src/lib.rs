@@ -1,0 +1,38 @@
+//! Test support: fake servers that speak real HTTP APIs, so tests drive the real clients.
+//!
+//! [`FakeKube`] serves a scenario folder (`cluster/*.yaml`, `logs/`) through the Kubernetes REST
+//! paths the kube-rs client uses: lists, gets, field and label selectors, pagination and container
+//! logs (`previous` included), with the apiserver's `Status` bodies for errors. It records every
+//! request so tests can prove a client only read.
+//!
+//! Layout: `fake_kube.rs` (the server handle), `fake_kube/world.rs` (the scenario's objects and
+//! logs), `fake_kube/api.rs` (the routes), `fake_kube/selector.rs` (field and label selectors).
+
+mod fake_kube;
+
+pub use fake_kube::{FakeKube, RecordedRequest};
+
+use std::path::PathBuf;
+
+/// Why a fake server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum TestkitError {
+    /// A scenario file or folder could not be read, or the socket could not be bound.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file, folder or address.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A scenario file is not valid YAML.
+    #[error("{path}: invalid YAML: {source}")]
+    Yaml {
+        /// The file.
+        path: PathBuf,
+        /// The parser's complaint.
+        #[source]
+        source: autofix_core::yaml::YamlError,
+    },
+}

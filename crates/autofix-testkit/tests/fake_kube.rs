@@ -1,0 +1,176 @@
+//! The fake answers like an apiserver: Status bodies for errors, selectors, paging, and it
+//! records (and refuses) writes.
+
+use autofix_testkit::FakeKube;
+use k8s_openapi::api::core::v1::{ConfigMap, Event, Pod};
+use kube::api::{Api, ListParams, LogParams, PostParams};
+use std::path::{Path, PathBuf};
+
+/// Namespace of the served scenario.
+const NS: &str = "marketplace";
+
+fn oom_cart() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/scenarios/resolved-oom-cart")
+}
+
+fn status_code(err: kube::Error) -> (u16, String) {
+    match err {
+        kube::Error::Api(status) => (status.code, status.reason),
+        other => panic!("not an API error: {other}"),
+    }
+}
+
+#[tokio::test]
+async fn writes_are_recorded_and_refused() {
+    let fake = FakeKube::start(&oom_cart()).await.unwrap();
+    let api: Api<ConfigMap> = Api::namespaced(fake.client(), NS);
+    let mut cm = ConfigMap::default();
+    cm.metadata.name = Some("new".into());
+    let err = api.create(&PostParams::default(), &cm).await.unwrap_err();
+    assert_eq!(status_code(err), (405, "MethodNotAllowed".into()));
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].method, "POST");
+    assert_eq!(
+        requests[0].path,
+        "/api/v1/namespaces/marketplace/configmaps"
+    );
+}
+
+#[tokio::test]
+async fn unknown_objects_are_404_with_a_status_body() {
+    let fake = FakeKube::start(&oom_cart()).await.unwrap();
+    let pods: Api<Pod> = Api::namespaced(fake.client(), NS);
+    let err = pods.get("nope").await.unwrap_err();
+    assert_eq!(status_code(err), (404, "NotFound".into()));
+    assert!(pods.get_opt("nope").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn lists_filter_by_fields_and_labels_and_page() {
+    let fake = FakeKube::start(&oom_cart()).await.unwrap();
+    let client = fake.client();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
+    let all = pods.list(&ListParams::default()).await.unwrap();
+    assert!(all.items.len() >= 2, "{}", all.items.len());
+    let first = all.items[0].metadata.name.clone().unwrap();
+
+    let by_name = ListParams::default().fields(&format!("metadata.name={first}"));
+    let one = pods.list(&by_name).await.unwrap();
+    assert_eq!(one.items.len(), 1);
+    let labels = all.items[0].metadata.labels.clone().unwrap_or_default();
+    let (key, value) = labels.iter().next().unwrap();
+    let by_label = pods
+        .list(&ListParams::default().labels(&format!("{key}={value}")))
+        .await
+        .unwrap();
+    assert!(
+        by_label
+            .items
+            .iter()
+            .all(|p| p.metadata.labels.as_ref().unwrap()[key] == *value)
+    );
+    let not_label = pods
+        .list(&ListParams::default().labels(&format!("{key}!={value}")))
+        .await
+        .unwrap();
+    assert_eq!(
+        by_label.items.len() + not_label.items.len(),
+        all.items.len()
+    );
+
+    let page = pods.list(&ListParams::default().limit(1)).await.unwrap();
+    assert_eq!(page.items.len(), 1);
+    let token = page.metadata.continue_.unwrap();
+    let rest = pods
+        .list(&ListParams::default().limit(100).continue_token(&token))
+        .await
+        .unwrap();
+    assert_eq!(rest.items.len(), all.items.len() - 1);
+    assert!(rest.metadata.continue_.unwrap_or_default().is_empty());
+
+    let events: Api<Event> = Api::namespaced(client, NS);
+    let every = events.list(&ListParams::default()).await.unwrap().items;
+    let about = |e: &Event| {
+        (
+            e.involved_object.kind.clone(),
+            e.involved_object.name.clone(),
+        )
+    };
+    let target = about(&every[0]);
+    let (Some(kind), Some(name)) = target.clone() else {
+        panic!("event without involvedObject")
+    };
+    let selector = format!("involvedObject.kind={kind},involvedObject.name={name}");
+    let selected = events
+        .list(&ListParams::default().fields(&selector))
+        .await
+        .unwrap();
+    let want = every.iter().filter(|e| about(e) == target).count();
+    assert_eq!(selected.items.len(), want);
+    assert!(
+        want < every.len(),
+        "the selector must leave some events out"
+    );
+    let err = events
+        .list(&ListParams::default().fields("spec.nodeName=x"))
+        .await
+        .unwrap_err();
+    assert_eq!(status_code(err).0, 400);
+}
+
+#[tokio::test]
+async fn logs_honour_previous_tail_and_limit() {
+    let fake = FakeKube::start(&oom_cart()).await.unwrap();
+    let pods: Api<Pod> = Api::namespaced(fake.client(), NS);
+    let logs_dir = oom_cart().join("logs").join(NS);
+    let mut with_previous = None;
+    let mut without_previous = None;
+    for entry in std::fs::read_dir(&logs_dir).unwrap().flatten() {
+        let pod = entry.file_name().to_string_lossy().to_string();
+        for file in std::fs::read_dir(entry.path()).unwrap().flatten() {
+            let file = file.file_name().to_string_lossy().to_string();
+            match file.strip_suffix(".previous.log") {
+                Some(c) => with_previous = Some((pod.clone(), c.to_string())),
+                None => {
+                    let c = file.trim_end_matches(".log").to_string();
+                    if !entry.path().join(format!("{c}.previous.log")).exists() {
+                        without_previous = Some((pod.clone(), c));
+                    }
+                }
+            }
+        }
+    }
+    let (pod, container) = with_previous.expect("a pod with a previous log");
+    let params = |previous, tail| LogParams {
+        container: Some(container.clone()),
+        previous,
+        tail_lines: tail,
+        ..LogParams::default()
+    };
+    let full = pods.logs(&pod, &params(true, None)).await.unwrap();
+    let file = std::fs::read_to_string(
+        logs_dir
+            .join(&pod)
+            .join(format!("{container}.previous.log")),
+    );
+    assert_eq!(full, file.unwrap());
+    let tail = pods.logs(&pod, &params(true, Some(2))).await.unwrap();
+    let last_two: Vec<&str> = full.lines().rev().take(2).collect();
+    assert_eq!(tail.lines().rev().collect::<Vec<_>>(), last_two);
+    let limited = LogParams {
+        limit_bytes: Some(10),
+        ..params(true, None)
+    };
+    assert_eq!(pods.logs(&pod, &limited).await.unwrap().len(), 10);
+
+    let (pod, container) = without_previous.expect("a container without a previous log");
+    let previous = LogParams {
+        container: Some(container.clone()),
+        previous: true,
+        ..LogParams::default()
+    };
+    let err = pods.logs(&pod, &previous).await.unwrap_err();
+    let (code, _) = status_code(err);
+    assert_eq!(code, 400);
+}
