@@ -7,8 +7,10 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 mod server;
+mod tracking;
 
 pub use server::{AuthConfig, ServerConfig};
+pub use tracking::TrackingConfig;
 
 /// Everything kube-autofix can be told in its config file. Secrets never go here.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -24,6 +26,8 @@ pub struct Config {
     pub git: GitConfig,
     /// The long-running service (`autofix serve`).
     pub server: ServerConfig,
+    /// MLflow tracking of every run.
+    pub tracking: TrackingConfig,
 }
 
 /// Settings of the rule analyzers' fixes.

@@ -100,6 +100,16 @@ pub struct Pipeline {
 impl Pipeline {
     /// Runs one incident through every stage and reports what was decided and done.
     pub async fn run(&self, incident: &Incident) -> Result<RunReport, PipelineError> {
+        self.run_linked(incident, None).await
+    }
+
+    /// Like [`Pipeline::run`], with the link to this run's record (e.g. its MLflow run) put
+    /// in the pull request or escalation.
+    pub async fn run_linked(
+        &self,
+        incident: &Incident,
+        run_link: Option<&str>,
+    ) -> Result<RunReport, PipelineError> {
         let mut clock = StageClock::start();
         let evidence = self.source.collect(incident).await?;
         clock.lap("evidence");
@@ -141,7 +151,9 @@ impl Pipeline {
         }
         clock.lap("validate");
 
-        let mut report = self.publish(&key, diagnosis, plan, verdict).await?;
+        let mut report = self
+            .publish(&key, diagnosis, plan, verdict, run_link)
+            .await?;
         clock.lap("publish");
         report.stage_ms = clock.laps;
         Ok(report)
@@ -255,6 +267,7 @@ impl Pipeline {
         diagnosis: Diagnosis,
         plan: Option<Plan>,
         verdict: Option<Verdict>,
+        run_link: Option<&str>,
     ) -> Result<RunReport, PipelineError> {
         let changes: Vec<ReportedChange> = diagnosis
             .remediation
@@ -335,6 +348,7 @@ impl Pipeline {
                     &verdict.risk,
                     &verdict.validation,
                 );
+                let body = text::with_run_link(body, run_link);
                 let labels = vec![
                     "autofix".to_string(),
                     format!("category/{}", diagnosis.category),
@@ -365,11 +379,14 @@ impl Pipeline {
                 let escalation = Escalation {
                     key: key.short_hash(),
                     title: text::escalation_title(&diagnosis),
-                    body: text::escalation_body(
-                        &diagnosis,
-                        key,
-                        &reason,
-                        verdict.as_ref().map(|v| &v.validation),
+                    body: text::with_run_link(
+                        text::escalation_body(
+                            &diagnosis,
+                            key,
+                            &reason,
+                            verdict.as_ref().map(|v| &v.validation),
+                        ),
+                        run_link,
                     ),
                     labels: vec![
                         "autofix".to_string(),

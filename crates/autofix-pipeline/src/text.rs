@@ -197,6 +197,17 @@ pub fn escalation_body(
     out
 }
 
+/// Adds the link to the run's record (its MLflow run) at the end of a body.
+pub fn with_run_link(mut body: String, run_link: Option<&str>) -> String {
+    if let Some(link) = run_link {
+        let _ = writeln!(
+            body,
+            "\n**Run record:** [MLflow run]({link}): stage latencies, evidence and artifacts of this run."
+        );
+    }
+    body
+}
+
 /// The escalation title.
 pub fn escalation_title(diagnosis: &Diagnosis) -> String {
     let w = &diagnosis.workload;

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use autofix_core::Incident;
 use autofix_pipeline::Pipeline;
+use autofix_tracking::{Tracker, run_and_track};
 use std::sync::Arc;
 
 /// What a run published.
@@ -68,22 +69,26 @@ pub trait Runner: Send + Sync {
     async fn run(&self, incident: &Incident) -> Result<RunOutput, RunError>;
 }
 
-/// The production runner: [`Pipeline::run`].
+/// The production runner: the pipeline, each run tracked in MLflow when tracking is on.
 pub struct PipelineRunner {
     pipeline: Arc<Pipeline>,
+    tracker: Tracker,
 }
 
 impl PipelineRunner {
-    /// Runs incidents through this pipeline.
-    pub fn new(pipeline: Arc<Pipeline>) -> PipelineRunner {
-        PipelineRunner { pipeline }
+    /// Runs incidents through this pipeline, tracking them with `tracker`
+    /// ([`Tracker::disabled`] for none).
+    pub fn new(pipeline: Arc<Pipeline>, tracker: Tracker) -> PipelineRunner {
+        PipelineRunner { pipeline, tracker }
     }
 }
 
 #[async_trait]
 impl Runner for PipelineRunner {
     async fn run(&self, incident: &Incident) -> Result<RunOutput, RunError> {
-        let report = self.pipeline.run(incident).await.map_err(|e| RunError {
+        // The run is logged in the background: tracking never holds a worker up.
+        let (result, _logging) = run_and_track(&self.pipeline, &self.tracker, incident).await;
+        let report = result.map_err(|e| RunError {
             message: e.to_string(),
             retryable: !e.is_bad_input(),
         })?;

@@ -9,17 +9,19 @@
 //! Layout: `client.rs` (the REST client: auth, retries, experiments, runs, artifacts),
 //! `batch.rs` (log-batch limits: chunking and truncation), `record.rs` (what a run logs, built
 //! from the pipeline's `RunReport`), `spool.rs` (the on-disk queue), `tracker.rs` (the API the
-//! pipeline calls: begin, record, flush), `config.rs` (the `[tracking]` config section).
+//! pipeline calls: begin, record, flush), `run.rs` (a pipeline run with its tracking). The
+//! `[tracking]` config section lives with the rest of the config file in autofix-pipeline.
 
 pub mod batch;
 pub mod client;
-pub mod config;
 pub mod record;
+mod run;
 pub mod spool;
 pub mod tracker;
 
+pub use autofix_pipeline::config::TrackingConfig;
 pub use client::{Auth, ClientError, ClientOptions, MlflowClient, Run, RunStatus};
-pub use config::TrackingConfig;
 pub use record::{Artifact, AttemptRecord, RunContext, RunRecord};
+pub use run::run_and_track;
 pub use spool::{Spool, SpoolError, SpooledRun};
 pub use tracker::{FlushReport, RecordOutcome, RunRef, Tracker, TrackerError, TrackerStats};

@@ -10,9 +10,9 @@
 
 use crate::batch::{Metric, Param, Tag};
 use crate::client::{ClientError, ClientOptions, MlflowClient, NewRun};
-use crate::config::TrackingConfig;
 use crate::record::{AttemptRecord, RECORD_ID_TAG, RunRecord, now_ms};
 use crate::spool::{Spool, SpoolError, SpooledRun};
+use autofix_pipeline::config::TrackingConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -8,12 +8,15 @@ mod demo;
 mod render;
 
 use anyhow::Context;
-use autofix_cluster::{EvidenceSource, SnapshotSource};
+use autofix_cluster::{EvidenceSource, LiveOptions, LiveSource, SnapshotSource, write_snapshot};
 use autofix_core::Incident;
 use autofix_core::alert::WebhookPayload;
 use autofix_diagnose::{Diagnoser, RuleDiagnoser};
 use autofix_forge::LocalForge;
 use autofix_pipeline::{Config, Pipeline, PipelineError};
+use autofix_server::PipelineRunner;
+use autofix_store::Store;
+use autofix_tracking::{Tracker, run_and_track};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -51,9 +54,61 @@ enum Command {
         /// Config file (TOML; see config/autofix.example.toml).
         #[arg(long, env = "AUTOFIX_CONFIG")]
         config: Option<PathBuf>,
+        /// Track the run in this MLflow server (enables `[tracking]`).
+        #[arg(long, env = "AUTOFIX_MLFLOW_URI")]
+        mlflow: Option<String>,
         /// Print one JSON object instead of the report.
         #[arg(long)]
         json: bool,
+    },
+    /// Serve Alertmanager webhooks: durable intake, workers running the pipeline.
+    Serve {
+        /// Read evidence from this snapshot folder instead of the live cluster (offline mode).
+        #[arg(long, env = "AUTOFIX_SNAPSHOT")]
+        snapshot: Option<PathBuf>,
+        /// Local git work tree of the GitOps repo; its checked-out branch is the base.
+        #[arg(long, env = "AUTOFIX_GITOPS")]
+        gitops: PathBuf,
+        /// Config file (TOML; see config/autofix.example.toml).
+        #[arg(long, env = "AUTOFIX_CONFIG")]
+        config: Option<PathBuf>,
+        /// Address to listen on (overrides `server.listen`).
+        #[arg(long, env = "AUTOFIX_LISTEN")]
+        listen: Option<std::net::SocketAddr>,
+        /// Data directory of the intake database (overrides `server.data_dir`).
+        #[arg(long, env = "AUTOFIX_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// Track runs in this MLflow server (enables `[tracking]`).
+        #[arg(long, env = "AUTOFIX_MLFLOW_URI")]
+        mlflow: Option<String>,
+        /// Accept webhooks without credentials: local experiments only.
+        #[arg(long)]
+        insecure_no_auth: bool,
+    },
+    /// Write a snapshot folder (scenario layout) of a pod's workload from the live cluster.
+    Snapshot {
+        /// Namespace of the pod.
+        #[arg(long)]
+        namespace: String,
+        /// The pod the incident is about.
+        #[arg(long)]
+        pod: String,
+        /// Folder to write (created).
+        #[arg(long)]
+        out: PathBuf,
+        /// Also record Secret key names (needs `list secrets`; values are never written).
+        #[arg(long)]
+        secrets: bool,
+    },
+    /// Inspect the incidents the service has taken in.
+    Incidents {
+        #[command(subcommand)]
+        command: IncidentsCommand,
+    },
+    /// Manage MLflow tracking.
+    Tracking {
+        #[command(subcommand)]
+        command: TrackingCommand,
     },
     /// Run the bundled example incidents end to end in a temporary folder and summarise.
     Demo {
@@ -63,6 +118,35 @@ enum Command {
         /// Print one JSON array instead of the table.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum IncidentsCommand {
+    /// List incidents with their state, attempts and last error.
+    List {
+        /// Data directory of the intake database.
+        #[arg(long, env = "AUTOFIX_DATA_DIR", default_value = "/var/lib/autofix")]
+        data_dir: PathBuf,
+        /// Print JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TrackingCommand {
+    /// Replay runs spooled while MLflow was unreachable.
+    Flush {
+        /// Config file (its `[tracking]` section).
+        #[arg(long, env = "AUTOFIX_CONFIG")]
+        config: Option<PathBuf>,
+        /// MLflow server (enables tracking).
+        #[arg(long, env = "AUTOFIX_MLFLOW_URI")]
+        mlflow: Option<String>,
+        /// Data directory holding the spool.
+        #[arg(long, env = "AUTOFIX_DATA_DIR")]
+        data_dir: Option<PathBuf>,
     },
 }
 
@@ -148,15 +232,21 @@ async fn try_main(opts: Opts) -> anyhow::Result<()> {
             gitops,
             alert,
             config,
+            mlflow,
             json,
         } => {
-            let config = match config {
-                Some(path) => Config::load(&path).map_err(|e| BadInput(e.into()))?,
-                None => Config::default(),
-            };
+            let config = load_config(config.as_deref(), mlflow)?;
             let incident = read_incident(&alert.unwrap_or_else(|| snapshot.join("alert.json")))?;
+            let tracker = tracker(&config, &gitops.join(".git").join("autofix"))?;
             let pipeline = offline_pipeline(&snapshot, &gitops, config)?;
-            let report = pipeline.run(&incident).await.map_err(classify)?;
+            let (result, logging) = run_and_track(&pipeline, &tracker, &incident).await;
+            // A one-shot command waits for the (bounded) logging before it exits.
+            if let Ok(outcome) = logging.await
+                && tracker.is_enabled()
+            {
+                eprintln!("tracking: {outcome}");
+            }
+            let report = result.map_err(classify)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -164,8 +254,140 @@ async fn try_main(opts: Opts) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Serve {
+            snapshot,
+            gitops,
+            config,
+            listen,
+            data_dir,
+            mlflow,
+            insecure_no_auth,
+        } => {
+            let mut config = load_config(config.as_deref(), mlflow)?;
+            if let Some(listen) = listen {
+                config.server.listen = listen;
+            }
+            if let Some(dir) = data_dir {
+                config.server.data_dir = dir;
+            }
+            config.server.auth.insecure_no_auth |= insecure_no_auth;
+            let tracker = tracker(&config, &config.server.data_dir)?;
+            let pipeline = match snapshot {
+                Some(dir) => offline_pipeline(&dir, &gitops, config.clone())?,
+                None => live_pipeline(&gitops, config.clone()).await?,
+            };
+            if tracker.is_enabled() {
+                let replay = tracker.clone();
+                tokio::spawn(async move {
+                    let report = replay.flush_spool().await;
+                    tracing::info!("tracking spool replayed at start: {report:?}");
+                });
+            }
+            let runner = Arc::new(PipelineRunner::new(Arc::new(pipeline), tracker));
+            autofix_server::serve(config.server, runner, autofix_server::shutdown_signal())
+                .await
+                .context("the service stopped")?;
+            Ok(())
+        }
+        Command::Snapshot {
+            namespace,
+            pod,
+            out,
+            secrets,
+        } => {
+            autofix_cluster::install_crypto_provider();
+            let client = kube::Client::try_default()
+                .await
+                .context("cannot reach a cluster (in-cluster config or kubeconfig)")?;
+            let options = LiveOptions {
+                read_secrets: secrets,
+                ..LiveOptions::default()
+            };
+            let summary = write_snapshot(client, &namespace, &pod, &out, &options)
+                .await
+                .map_err(|e| BadInput(e.into()))?;
+            println!(
+                "Wrote {} objects and {} logs of {} to {} (secret values are never written).",
+                summary.objects,
+                summary.logs,
+                summary.workload,
+                out.display()
+            );
+            Ok(())
+        }
+        Command::Incidents {
+            command: IncidentsCommand::List { data_dir, json },
+        } => {
+            let store = Store::open(&Store::sqlite_url(&data_dir))
+                .await
+                .with_context(|| {
+                    format!("cannot open the intake database in {}", data_dir.display())
+                })?;
+            let incidents = store.list_incidents().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&incidents)?);
+            } else {
+                print!("{}", render::incidents(&incidents));
+            }
+            Ok(())
+        }
+        Command::Tracking {
+            command:
+                TrackingCommand::Flush {
+                    config,
+                    mlflow,
+                    data_dir,
+                },
+        } => {
+            let config = load_config(config.as_deref(), mlflow)?;
+            let data_dir = data_dir.unwrap_or_else(|| config.server.data_dir.clone());
+            let tracker = tracker(&config, &data_dir)?;
+            anyhow::ensure!(
+                tracker.is_enabled(),
+                "tracking is off: pass --mlflow URI or enable [tracking]"
+            );
+            let report = tracker.flush_spool().await;
+            println!("{report:?}");
+            Ok(())
+        }
         Command::Demo { keep, json } => demo::run(keep, json).await,
     }
+}
+
+/// Reads the config file (defaults without one); `--mlflow` turns tracking on.
+fn load_config(path: Option<&Path>, mlflow: Option<String>) -> anyhow::Result<Config> {
+    let mut config = match path {
+        Some(path) => Config::load(path).map_err(|e| BadInput(e.into()))?,
+        None => Config::default(),
+    };
+    if let Some(uri) = mlflow {
+        config.tracking.enabled = true;
+        config.tracking.tracking_uri = Some(uri);
+    }
+    Ok(config)
+}
+
+/// The MLflow tracker of the config (disabled unless `[tracking] enabled`).
+fn tracker(config: &Config, data_dir: &Path) -> anyhow::Result<Tracker> {
+    Tracker::new(&config.tracking, data_dir).map_err(|e| BadInput(e.into()).into())
+}
+
+/// The service default: live read-only evidence, rules, records in the repo's `.git/autofix/`.
+async fn live_pipeline(gitops: &Path, config: Config) -> anyhow::Result<Pipeline> {
+    autofix_cluster::install_crypto_provider();
+    let source = LiveSource::from_default_config().await.context(
+        "cannot reach a cluster (in-cluster config or kubeconfig); use --snapshot to run offline",
+    )?;
+    let git_dir = autofix_gitops::git_dir(gitops).map_err(|e| {
+        BadInput(anyhow::Error::new(e).context(format!("--gitops {}", gitops.display())))
+    })?;
+    Ok(Pipeline {
+        source: Arc::new(source),
+        diagnoser: Arc::new(RuleDiagnoser::new(config.rule_config())),
+        forge: Arc::new(LocalForge::for_git_dir(&git_dir)),
+        gitops: gitops.to_path_buf(),
+        config,
+    })
 }
 
 /// The offline default: snapshot evidence, rule diagnosis, records in the repo's `.git/autofix/`.

@@ -209,3 +209,30 @@ pub fn run(r: &RunReport) -> String {
     }
     out
 }
+
+/// The table of `autofix incidents list`.
+pub fn incidents(incidents: &[autofix_store::IncidentRecord]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:>5}  {:<9} {:<42} {:>8} {:>7}  last error",
+        "id", "state", "workload", "attempts", "firing"
+    );
+    for i in incidents {
+        let workload = format!("{}/{} {}", i.namespace, i.workload_name, i.workload_kind);
+        let _ = writeln!(
+            out,
+            "{:>5}  {:<9} {:<42} {:>8} {:>7}  {}",
+            i.id,
+            i.state.as_str(),
+            workload,
+            i.attempts,
+            i.alerts_firing,
+            i.last_error.as_deref().unwrap_or("")
+        );
+    }
+    if incidents.is_empty() {
+        let _ = writeln!(out, "(no incidents)");
+    }
+    out
+}

@@ -1,4 +1,4 @@
-//! The `[tracking]` section of the config file.
+//! The `[tracking]` section of the config file (used by the autofix-tracking crate).
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
