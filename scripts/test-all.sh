@@ -1,21 +1,47 @@
 #!/usr/bin/env bash
 # Runs every check and test of kube-autofix on a fresh machine: formatting, lints, and the whole
-# test suite, including the conformance run over the shared scenario set when it is present.
+# test suite against the real services the tests need, which this script installs and starts:
+#   - MLflow (PyPI, pinned, in .venv-mlflow/) on a free loopback port, stopped at exit;
+#   - Alertmanager (Debian package prometheus-alertmanager), started by the end-to-end tests;
+#   - the outside conformance set ../shared/scenarios (AUTOFIX_SCENARIOS) when present.
 # Usage: scripts/test-all.sh   (from anywhere; CI runs it through .ci/run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+step() { echo "==> $*"; }
 
 # The outside conformance set sits beside the checkout (../shared/scenarios) unless told otherwise.
 if [[ -z "${AUTOFIX_SCENARIOS:-}" && -d ../shared/scenarios ]]; then
   export AUTOFIX_SCENARIOS="$(cd ../shared/scenarios && pwd)"
 fi
-echo "==> scenarios: examples/scenarios ${AUTOFIX_SCENARIOS:+and $AUTOFIX_SCENARIOS}"
+step "scenarios: examples/scenarios ${AUTOFIX_SCENARIOS:+and $AUTOFIX_SCENARIOS}"
 
-echo "==> cargo fmt --check"
+if ! command -v prometheus-alertmanager >/dev/null 2>&1; then
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    step "installing prometheus-alertmanager (Debian package) for the end-to-end tests"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus-alertmanager >/dev/null
+  else
+    echo "warning: prometheus-alertmanager is missing and cannot be installed here; its end-to-end test will skip" >&2
+  fi
+fi
+
+# One MLflow virtualenv per machine, not per checkout: a second run (or CI's fresh clone) reuses it.
+export MLFLOW_VENV="${MLFLOW_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/kube-autofix/venv-mlflow}"
+mkdir -p "$(dirname "$MLFLOW_VENV")"
+
+step "starting MLflow"
+mlflow_dir="$(mktemp -d -t autofix-mlflow-XXXXXX)"
+trap 'scripts/mlflow-server.sh stop "$mlflow_dir" || true; rm -rf "$mlflow_dir"' EXIT
+eval "$(scripts/mlflow-server.sh start "$mlflow_dir")"
+export MLFLOW_TRACKING_URI
+step "MLflow at $MLFLOW_TRACKING_URI"
+
+step "cargo fmt --check"
 cargo fmt --all -- --check
 
-echo "==> cargo clippy"
+step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-echo "==> cargo test"
+step "cargo test"
 cargo test --workspace --locked
