@@ -22,7 +22,7 @@ use autofix_diagnose::{DiagnoseError, Diagnoser};
 use autofix_forge::{Escalation, Forge, ForgeError, PullRequest};
 use autofix_gitops::{FixCommit, GitopsError};
 use autofix_policy::{EditedFile, RiskInput, ValidationInput};
-use autofix_remedy::{FileEdit, GitopsRepo, RemedyError};
+use autofix_remedy::{FileEdit, GitopsRepo, Located, RemedyError};
 use report::{ChangedFile, PublishedText, ReportedChange};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -81,6 +81,9 @@ struct Plan {
     edits: Vec<FileEdit>,
     rendered_before: serde_json::Value,
     rendered_after: serde_json::Value,
+    /// The edits are Helm values: the rendered objects are the live workload without and with
+    /// the declared changes, and the edited files are not the workload's own documents.
+    helm: bool,
 }
 
 /// One configured pipeline: its seams and settings.
@@ -189,18 +192,37 @@ impl Pipeline {
         };
         let repo = GitopsRepo::load(&self.gitops).map_err(PipelineError::Remedy)?;
         let placed = repo
-            .locate(&evidence.cluster, &diagnosis.workload)
-            .and_then(|sources| {
-                let edits = autofix_remedy::plan_edits(&repo, &sources, remediation)?;
-                let overrides: BTreeMap<String, String> = edits
-                    .iter()
-                    .map(|e| (e.file.clone(), e.after.clone()))
-                    .collect();
-                Ok(Plan {
-                    rendered_before: repo.render(&sources, &BTreeMap::new())?,
-                    rendered_after: repo.render(&sources, &overrides)?,
-                    edits,
-                })
+            .locate_any(&evidence.cluster, &diagnosis.workload)
+            .and_then(|located| match located {
+                Located::Manifests(sources) => {
+                    let edits = autofix_remedy::plan_edits(&repo, &sources, remediation)?;
+                    let overrides: BTreeMap<String, String> = edits
+                        .iter()
+                        .map(|e| (e.file.clone(), e.after.clone()))
+                        .collect();
+                    Ok(Plan {
+                        rendered_before: repo.render(&sources, &BTreeMap::new())?,
+                        rendered_after: repo.render(&sources, &overrides)?,
+                        edits,
+                        helm: false,
+                    })
+                }
+                // Helm templates are not rendered here: validate the live object with the
+                // declared changes applied.
+                Located::Helm(helm) => {
+                    let live = &evidence.workload_object;
+                    let edits = autofix_remedy::plan_helm_edits(&repo, &helm, remediation, live)?;
+                    let mut after = live.clone();
+                    for change in &remediation.changes {
+                        change.path.set(&mut after, change.to.clone());
+                    }
+                    Ok(Plan {
+                        rendered_before: live.clone(),
+                        rendered_after: after,
+                        edits,
+                        helm: true,
+                    })
+                }
             });
         let plan = match placed {
             Ok(plan) => plan,
@@ -236,6 +258,7 @@ impl Pipeline {
                 file: e.file.clone(),
                 before: e.before.clone(),
                 after: e.after.clone(),
+                helm_values: plan.helm,
             })
             .collect();
         let validation = autofix_policy::validate(
@@ -286,6 +309,7 @@ impl Pipeline {
             .map(|e| ChangedFile {
                 file: e.file.clone(),
                 diff: unified_diff(&e.file, &e.before, &e.after),
+                after: e.after.clone(),
             })
             .collect();
         let mut report = RunReport {

@@ -11,6 +11,9 @@ pub struct ChangedFile {
     pub file: String,
     /// Unified diff of the edit.
     pub diff: String,
+    /// The whole file after the fix (kept out of `--json`, which shows the diff).
+    #[serde(skip)]
+    pub after: String,
 }
 
 /// A field change as reported.

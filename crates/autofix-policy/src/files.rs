@@ -24,6 +24,10 @@ pub struct EditedFile {
     pub before: String,
     /// The file as the fix leaves it.
     pub after: String,
+    /// True when the file holds a Helm release's values (a HelmRelease, an Argo CD Application
+    /// or a values file) rather than the workload's manifest: its documents are not the
+    /// workload's own, yet the fix must change them.
+    pub helm_values: bool,
 }
 
 /// True for a kustomize `Kustomization` whose only change is its `images:` list: that is where
@@ -131,7 +135,8 @@ fn check_file(workload: &WorkloadRef, edit: &EditedFile) -> Vec<Violation> {
                         ),
                     ));
                 }
-                let own = id == (Some(workload.kind.as_str()), Some(workload.name.as_str()));
+                let own = edit.helm_values
+                    || id == (Some(workload.kind.as_str()), Some(workload.name.as_str()));
                 if !own && previous != doc && !only_images_changed(previous, doc) {
                     out.push(violation(
                         "undeclared-document",
@@ -214,6 +219,7 @@ spec:
             file: "overlays/prod/patches/resources.yaml".into(),
             before: BASE.into(),
             after: after.into(),
+            helm_values: false,
         };
         let found = check(&indexer(), &[edit]);
         assert!(
@@ -225,6 +231,27 @@ spec:
     }
 
     #[test]
+    fn a_helm_values_file_may_change_but_must_still_parse() {
+        let before = "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: cart\nspec:\n  values:\n    resources:\n      limits:\n        memory: 256Mi\n";
+        let check_after = |after: &str, helm_values: bool| {
+            let edit = EditedFile {
+                file: "apps/cart/release.yaml".into(),
+                before: before.into(),
+                after: after.into(),
+                helm_values,
+            };
+            check(&indexer(), &[edit])
+                .into_iter()
+                .map(|v| v.rule)
+                .collect::<Vec<_>>()
+        };
+        let raised = before.replace("256Mi", "512Mi");
+        assert!(check_after(&raised, true).is_empty());
+        assert_eq!(check_after(&raised, false), ["undeclared-document"]);
+        assert_eq!(check_after("spec: [", true), ["yaml"]);
+    }
+
+    #[test]
     fn a_kustomization_may_change_only_its_images() {
         let before = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: search\nimages:\n  - name: indexer\n    newTag: v2\n";
         let check_after = |after: &str| {
@@ -232,6 +259,7 @@ spec:
                 file: "kustomization.yaml".into(),
                 before: before.into(),
                 after: after.into(),
+                helm_values: false,
             };
             check(&indexer(), &[edit])
                 .into_iter()

@@ -98,6 +98,7 @@ impl Fix {
             file: FILE.into(),
             before: before_text.into(),
             after: self.text.clone(),
+            helm_values: false,
         }];
         let input = ValidationInput {
             workload: &cart(),

@@ -10,6 +10,11 @@
 //! [`FileEdit`]s, checked with [`GitopsRepo::render`], which layers the documents the way
 //! kustomize does.
 //!
+//! A workload deployed by a Helm chart ([`GitopsRepo::locate_any`] gives [`Located::Helm`]) is
+//! fixed in the chart's values written in the repo: [`plan_helm_edits`] maps each changed live
+//! field to the one values key that holds its value under the same key names, and refuses
+//! when there is none or more than one.
+//!
 //! Edits never re-serialize YAML: `tree` builds a small tree of byte spans from saphyr-parser
 //! events, and `splice` replaces exactly a scalar's bytes, or inserts new lines in the file's
 //! own indentation, so every other byte (comments, quoting, key order, `---`) stays identical.
@@ -20,6 +25,7 @@
 
 mod error;
 mod format;
+mod helm;
 mod image;
 mod jsonpatch;
 mod locate;
@@ -30,6 +36,7 @@ mod splice;
 mod tree;
 
 pub use error::RemedyError;
-pub use locate::{DocRef, Embedded, Layer, WorkloadSources};
+pub use helm::{ChartRelease, HelmValues, ValuesSource, plan_helm_edits};
+pub use locate::{DocRef, Embedded, Layer, Located, WorkloadSources};
 pub use plan::{FileEdit, plan_edits};
 pub use repo::GitopsRepo;

@@ -134,11 +134,28 @@ impl GitopsRepo {
     /// (`clusters/<cluster>/`), and Argo CD Applications whose destination or folder names the
     /// cluster, or names no cluster at all. Without any, the whole repo is searched, and more
     /// than one way to build the workload is an error rather than a guess.
+    ///
+    /// A workload that only a Helm chart can deploy is refused (`Unsupported`); see
+    /// [`GitopsRepo::locate_any`] to get its Helm values instead.
     pub fn locate(
         &self,
         cluster: &str,
         workload: &WorkloadRef,
     ) -> Result<WorkloadSources, RemedyError> {
+        match self.locate_any(cluster, workload)? {
+            Located::Manifests(sources) => Ok(sources),
+            Located::Helm(helm) => Err(helm.refusal()),
+        }
+    }
+
+    /// Like [`GitopsRepo::locate`], but a workload not declared as a manifest while Helm charts
+    /// are deployed on the way gives [`Located::Helm`]: the releases that may deploy it and
+    /// where their values are written in the repo.
+    pub fn locate_any(
+        &self,
+        cluster: &str,
+        workload: &WorkloadRef,
+    ) -> Result<Located, RemedyError> {
         let mut walker = Walker::new(self, workload.kind, cluster);
         let entries = walker.entry_points();
         if entries.is_empty() && self.files().next().is_some() {
@@ -161,6 +178,41 @@ impl GitopsRepo {
         }
         walker.select(workload)
     }
+}
+
+/// Where a workload is built from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Located {
+    /// Manifests (and kustomize layers) that declare it.
+    Manifests(WorkloadSources),
+    /// No manifest declares it, but Helm charts are deployed on the way.
+    Helm(crate::helm::HelmValues),
+}
+
+/// A document that deploys a Helm chart, met while walking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HelmFound {
+    /// The HelmRelease, Application or kustomization document.
+    pub doc: DocRef,
+    /// The release name, when the document tells it.
+    pub release: Option<String>,
+    /// What kind of document it is.
+    pub origin: HelmOrigin,
+}
+
+/// The kind of document that deploys a chart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum HelmOrigin {
+    /// A Flux `HelmRelease`.
+    Flux,
+    /// An Argo CD Application source at `source` (`spec.source` or `spec.sources[i]`), with the
+    /// chart's folder in the repo when it is local.
+    Argo {
+        source: FieldPath,
+        chart_dir: Option<String>,
+    },
+    /// Entry `helmCharts[index]` of the kustomization in folder `dir`.
+    Kustomize { dir: String, index: usize },
 }
 
 /// A document of the workload's kind, with what has been applied to it so far.
@@ -241,8 +293,8 @@ struct Walker<'a> {
     in_progress: Vec<String>,
     visited_entries: BTreeSet<(String, usize)>,
     found: Vec<Candidate>,
-    /// Files that deploy Helm charts, with the release name if known.
-    helm: Vec<(String, Option<String>)>,
+    /// Documents that deploy Helm charts.
+    helm: Vec<HelmFound>,
     /// Errors in parts of the repo that may not matter for this workload.
     problems: Vec<RemedyError>,
 }
@@ -336,19 +388,46 @@ impl<'a> Walker<'a> {
             _ => Vec::new(),
         };
         let app_name = value.pointer("/metadata/name").and_then(Value::as_str);
-        for source in sources {
+        let single = spec.get("source").is_some();
+        for (i, source) in sources.into_iter().enumerate() {
+            let at = if single {
+                FieldPath::must("spec.source")
+            } else {
+                FieldPath(vec![
+                    Segment::Key("spec".into()),
+                    Segment::Key("sources".into()),
+                    Segment::Index(i),
+                ])
+            };
+            let release = source
+                .pointer("/helm/releaseName")
+                .and_then(Value::as_str)
+                .or(app_name)
+                .map(String::from);
             let Some(path) = str_at(source, "path") else {
                 if source.get("chart").is_some() {
-                    self.helm
-                        .push((file.to_string(), app_name.map(String::from)));
+                    self.helm.push(HelmFound {
+                        doc: DocRef::whole(file, doc),
+                        release,
+                        origin: HelmOrigin::Argo {
+                            source: at,
+                            chart_dir: None,
+                        },
+                    });
                 }
                 continue;
             };
             let dir = normalize("", path)
                 .ok_or_else(|| kustomization_err(file, "spec.source.path leaves the repo"))?;
             if source.get("helm").is_some() || self.repo.contains(&join(&dir, "Chart.yaml")) {
-                self.helm
-                    .push((file.to_string(), app_name.map(String::from)));
+                self.helm.push(HelmFound {
+                    doc: DocRef::whole(file, doc),
+                    release,
+                    origin: HelmOrigin::Argo {
+                        source: at,
+                        chart_dir: Some(dir),
+                    },
+                });
                 continue;
             }
             let recurse = source.pointer("/directory/recurse") == Some(&Value::Bool(true));
@@ -488,8 +567,11 @@ impl<'a> Walker<'a> {
             } else if is_helm_release(doc) {
                 let release = str_at(doc.get("spec").unwrap_or(&Value::Null), "releaseName")
                     .or_else(|| doc.pointer("/metadata/name").and_then(Value::as_str));
-                self.helm
-                    .push((file.to_string(), release.map(String::from)));
+                self.helm.push(HelmFound {
+                    doc: DocRef::whole(file, i),
+                    release: release.map(String::from),
+                    origin: HelmOrigin::Flux,
+                });
             }
         }
         Ok(cands)
@@ -514,8 +596,17 @@ impl<'a> Walker<'a> {
         for entry in strings(file, doc, "components")? {
             self.component(&origin, dir, entry, &mut cands)?;
         }
-        if doc.get("helmCharts").is_some() {
-            self.helm.push((file.to_string(), None));
+        for (i, chart) in list(file, doc, "helmCharts")?.iter().enumerate() {
+            self.helm.push(HelmFound {
+                doc: DocRef::whole(file, 0),
+                release: str_at(chart, "releaseName")
+                    .or_else(|| str_at(chart, "name"))
+                    .map(String::from),
+                origin: HelmOrigin::Kustomize {
+                    dir: dir.to_string(),
+                    index: i,
+                },
+            });
         }
         self.transforms(&mut cands, &origin, &[], doc, Dialect::Kustomize, dir)?;
         for c in &mut cands {
@@ -832,8 +923,8 @@ impl<'a> Walker<'a> {
         hit
     }
 
-    /// Picks the one candidate that is the workload.
-    fn select(mut self, workload: &WorkloadRef) -> Result<WorkloadSources, RemedyError> {
+    /// Picks the one candidate that is the workload, or the Helm charts that may deploy it.
+    fn select(mut self, workload: &WorkloadRef) -> Result<Located, RemedyError> {
         let mut matches: Vec<Candidate> = Vec::new();
         for c in self.found.drain(..) {
             let ns_ok = c
@@ -853,29 +944,25 @@ impl<'a> Walker<'a> {
                 if let Some((file, reason)) = c.blocked {
                     return Err(RemedyError::Unsupported { file, reason });
                 }
-                Ok(WorkloadSources {
+                Ok(Located::Manifests(WorkloadSources {
                     cluster: self.cluster.to_string(),
                     workload: workload.clone(),
                     entry: c.entry,
                     base: c.base,
                     layers: c.layers,
                     files: c.files,
-                })
+                }))
             }
             0 => {
-                let helm = self
-                    .helm
-                    .iter()
-                    .find(|(_, release)| release.as_deref() == Some(&workload.name))
-                    .or_else(|| self.helm.first());
-                if let Some((file, _)) = helm {
-                    return Err(RemedyError::Unsupported {
-                        file: file.clone(),
-                        reason: format!(
-                            "{workload} is not declared as a manifest and may come from this Helm \
-                             chart; Helm values are not edited automatically"
-                        ),
-                    });
+                if !self.helm.is_empty() {
+                    let mut found = std::mem::take(&mut self.helm);
+                    found.dedup();
+                    return Ok(Located::Helm(crate::helm::HelmValues::build(
+                        self.repo,
+                        self.cluster,
+                        workload,
+                        &found,
+                    )));
                 }
                 Err(self
                     .problems
@@ -992,7 +1079,7 @@ fn selector_matches(selector: &str, labels: &BTreeMap<String, String>) -> Option
 }
 
 /// `rel` resolved against folder `dir`; `None` when it leaves the repo.
-fn normalize(dir: &str, rel: &str) -> Option<String> {
+pub(crate) fn normalize(dir: &str, rel: &str) -> Option<String> {
     let mut parts: Vec<&str> = if rel.starts_with('/') {
         Vec::new()
     } else {
@@ -1014,7 +1101,7 @@ fn is_remote(entry: &str) -> bool {
     entry.contains("://") || entry.starts_with("git@") || entry.starts_with("github.com/")
 }
 
-fn str_at<'v>(value: &'v Value, key: &str) -> Option<&'v str> {
+pub(crate) fn str_at<'v>(value: &'v Value, key: &str) -> Option<&'v str> {
     value.get(key)?.as_str()
 }
 

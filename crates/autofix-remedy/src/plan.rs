@@ -88,14 +88,14 @@ pub fn plan_edits(
 }
 
 /// One value to write into one document.
-struct Write {
-    doc: DocRef,
-    path: FieldPath,
-    value: Value,
+pub(crate) struct Write {
+    pub(crate) doc: DocRef,
+    pub(crate) path: FieldPath,
+    pub(crate) value: Value,
 }
 
 impl Write {
-    fn apply(&self, text: &str) -> Result<String, RemedyError> {
+    pub(crate) fn apply(&self, text: &str) -> Result<String, RemedyError> {
         let file = &self.doc.file;
         match &self.doc.embedded {
             None => splice::set(text, file, self.doc.doc, &self.path, &self.value),

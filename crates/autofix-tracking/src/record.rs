@@ -286,7 +286,10 @@ impl RunRecord {
                 .collect();
             artifacts.push(Artifact::new("fix.diff", diff));
         }
-        for (file, content) in &ctx.manifests {
+        // The corrected manifests: those the caller gave, else the files the fix changed.
+        let changed = report.files_changed.iter().map(|f| (&f.file, &f.after));
+        let manifests: BTreeMap<&String, &String> = changed.chain(&ctx.manifests).collect();
+        for (file, content) in manifests {
             artifacts.push(Artifact::new(format!("manifests/{file}"), content.clone()));
         }
         if let Some(pr) = &report.pr {

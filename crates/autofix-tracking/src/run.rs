@@ -19,11 +19,15 @@ pub async fn run_and_track(
     incident: &Incident,
 ) -> (Result<RunReport, PipelineError>, JoinHandle<RecordOutcome>) {
     let context = RunContext::from_incident(incident);
-    let subject = incident
+    // The incident hash is known only after diagnosis; the alert group's key stands in for it
+    // until the full record replaces the tag.
+    let group = incident
         .alerts
-        .first()
-        .map_or_else(String::new, |a| a.fingerprint.clone());
-    let run = tracker.begin(&context.run_name(), &subject).await;
+        .iter()
+        .map(|a| a.fingerprint.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
+    let run = tracker.begin(&context.run_name(), &group).await;
     let result = pipeline
         .run_linked(incident, run.as_ref().map(|r| r.url.as_str()))
         .await;
