@@ -316,22 +316,13 @@ pub fn plan_helm_edits(
                     value: hit.value.clone(),
                 },
             };
-            let file = write.doc.file.clone();
-            let text = match texts.get(&file) {
-                Some(text) => text.clone(),
-                None => repo
-                    .text(&file)
-                    .ok_or_else(|| RemedyError::MissingResource {
-                        file: hit.release.file.clone(),
-                        entry: file.clone(),
-                    })?
-                    .to_string(),
-            };
-            texts.insert(file.clone(), write.apply(&text)?);
-            let paths = carried.entry(file).or_default();
-            if !paths.contains(&change.path) {
-                paths.push(change.path.clone());
-            }
+            write.record(
+                repo,
+                &hit.release.file,
+                &change.path,
+                &mut texts,
+                &mut carried,
+            )?;
         }
     }
     Ok(texts

@@ -46,22 +46,13 @@ pub fn plan_edits(
         let path = canonical(&change.path, &current);
         for (leaf, to) in leaves(sources, &path, &change.to, &current)? {
             for write in writes(repo, sources, &texts, &current, &leaf, &to)? {
-                let file = write.doc.file.clone();
-                let text = match texts.get(&file) {
-                    Some(text) => text.clone(),
-                    None => repo
-                        .text(&file)
-                        .ok_or_else(|| RemedyError::MissingResource {
-                            file: sources.base.file.clone(),
-                            entry: file.clone(),
-                        })?
-                        .to_string(),
-                };
-                texts.insert(file.clone(), write.apply(&text)?);
-                let paths = carried.entry(file).or_default();
-                if !paths.contains(&change.path) {
-                    paths.push(change.path.clone());
-                }
+                write.record(
+                    repo,
+                    &sources.base.file,
+                    &change.path,
+                    &mut texts,
+                    &mut carried,
+                )?;
             }
             set_creating(&leaf, &mut expected, to);
         }
@@ -95,6 +86,36 @@ pub(crate) struct Write {
 }
 
 impl Write {
+    /// Applies this write to the file's current text (edited so far, else as committed) and
+    /// notes that the file carries `change`. `owner` names the file that referenced it, for
+    /// the error when the file is missing.
+    pub(crate) fn record(
+        &self,
+        repo: &GitopsRepo,
+        owner: &str,
+        change: &FieldPath,
+        texts: &mut BTreeMap<String, String>,
+        carried: &mut BTreeMap<String, Vec<FieldPath>>,
+    ) -> Result<(), RemedyError> {
+        let file = self.doc.file.clone();
+        let text = match texts.get(&file) {
+            Some(text) => text.clone(),
+            None => repo
+                .text(&file)
+                .ok_or_else(|| RemedyError::MissingResource {
+                    file: owner.to_string(),
+                    entry: file.clone(),
+                })?
+                .to_string(),
+        };
+        texts.insert(file.clone(), self.apply(&text)?);
+        let paths = carried.entry(file).or_default();
+        if !paths.contains(change) {
+            paths.push(change.clone());
+        }
+        Ok(())
+    }
+
     pub(crate) fn apply(&self, text: &str) -> Result<String, RemedyError> {
         let file = &self.doc.file;
         match &self.doc.embedded {

@@ -220,12 +220,7 @@ async fn try_main(opts: Opts) -> anyhow::Result<()> {
             let diagnosis = RuleDiagnoser::new(Config::default().rule_config())
                 .diagnose(&evidence)
                 .await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&diagnosis)?);
-            } else {
-                print!("{}", render::diagnosis(&diagnosis));
-            }
-            Ok(())
+            emit(json, &diagnosis, render::diagnosis)
         }
         Command::Run {
             snapshot,
@@ -247,12 +242,7 @@ async fn try_main(opts: Opts) -> anyhow::Result<()> {
                 eprintln!("tracking: {outcome}");
             }
             let report = result.map_err(classify)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                print!("{}", render::run(&report));
-            }
-            Ok(())
+            emit(json, &report, render::run)
         }
         Command::Serve {
             snapshot,
@@ -324,12 +314,7 @@ async fn try_main(opts: Opts) -> anyhow::Result<()> {
                     format!("cannot open the intake database in {}", data_dir.display())
                 })?;
             let incidents = store.list_incidents().await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&incidents)?);
-            } else {
-                print!("{}", render::incidents(&incidents));
-            }
-            Ok(())
+            emit(json, &incidents, |i: &Vec<_>| render::incidents(i))
         }
         Command::Tracking {
             command:
@@ -352,6 +337,20 @@ async fn try_main(opts: Opts) -> anyhow::Result<()> {
         }
         Command::Demo { keep, json } => demo::run(keep, json).await,
     }
+}
+
+/// Prints `value` as pretty JSON with `--json`, else its readable report.
+fn emit<T: serde::Serialize>(
+    json: bool,
+    value: &T,
+    report: impl Fn(&T) -> String,
+) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        print!("{}", report(value));
+    }
+    Ok(())
 }
 
 /// Reads the config file (defaults without one); `--mlflow` turns tracking on.
