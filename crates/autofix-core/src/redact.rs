@@ -36,7 +36,38 @@ pub fn redact(text: &str) -> String {
     let text = redact_bearer(&text);
     let text = redact_assignments(&text);
     let text = redact_flags(&text);
+    let text = redact_private_keys(&text);
     redact_random_tokens(&text)
+}
+
+/// PEM private keys (`-----BEGIN ... PRIVATE KEY-----` to its END line) -> one marker.
+fn redact_private_keys(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("-----BEGIN ") {
+        let header_end = rest[start + 11..].find("-----").map(|i| start + 11 + i + 5);
+        let Some(header_end) = header_end.filter(|&e| rest[start..e].contains("PRIVATE KEY"))
+        else {
+            out.push_str(&rest[..start + 11]);
+            rest = &rest[start + 11..];
+            continue;
+        };
+        out.push_str(&rest[..start]);
+        out.push_str(REDACTED);
+        rest = match rest[header_end..].find("-----END ") {
+            Some(end) => {
+                let after = header_end + end + 9;
+                let close = rest[after..]
+                    .find("-----")
+                    .map_or(rest.len(), |i| after + i + 5);
+                &rest[close..]
+            }
+            // A key cut off (e.g. a log line): everything after the header goes.
+            None => "",
+        };
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `--requirepass X`, `--password=X`, `--api-token X` -> value redacted.
@@ -73,9 +104,10 @@ fn redact_flags(text: &str) -> String {
 /// Shortest run of characters that can be a generated credential.
 const MIN_TOKEN_LEN: usize = 16;
 
-/// Redacts runs of letters and digits that look generated: at least [`MIN_TOKEN_LEN`] long
-/// with upper case, lower case and digits mixed (API keys, webhook tokens, passwords).
-/// Hex hashes, UUIDs, pod names and words do not qualify.
+/// Redacts runs of letters and digits (and base64's `+`/`/` inside a run) that look generated:
+/// at least [`MIN_TOKEN_LEN`] long with upper case, lower case and digits mixed (API keys,
+/// webhook tokens, passwords, JWT segments), and AWS access key ids. Hex hashes, UUIDs, pod
+/// names, paths and words do not qualify.
 fn redact_random_tokens(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut run_start = None;
@@ -83,14 +115,18 @@ fn redact_random_tokens(text: &str) -> String {
         let upper = run.chars().any(|c| c.is_ascii_uppercase());
         let lower = run.chars().any(|c| c.is_ascii_lowercase());
         let digit = run.chars().any(|c| c.is_ascii_digit());
-        if run.len() >= MIN_TOKEN_LEN && upper && lower && digit {
+        // AWS access key ids are upper case and digits only: `AKIA`/`ASIA` + 16.
+        let aws_key_id = run.len() == 20 && (run.starts_with("AKIA") || run.starts_with("ASIA"));
+        if (run.len() >= MIN_TOKEN_LEN && upper && lower && digit) || aws_key_id {
             out.push_str(REDACTED);
         } else {
             out.push_str(run);
         }
     };
     for (i, c) in text.char_indices() {
-        match (c.is_ascii_alphanumeric(), run_start) {
+        // Base64 (`+`, `/`) continues a run but never starts one, so paths stay paths.
+        let in_run = c.is_ascii_alphanumeric() || (run_start.is_some() && matches!(c, '+' | '/'));
+        match (in_run, run_start) {
             (true, None) => run_start = Some(i),
             (false, Some(start)) => {
                 flush(&mut out, &text[start..i]);
@@ -259,6 +295,27 @@ mod tests {
         assert_eq!(redact("--db-password=abc"), "--db-password=[REDACTED]");
         let harmless = "pod cart-764d7f7f78-sqswk image sha256:e1c9286a68736f7b2e3ce4e52f18eeadc3c801da ReportsApplication";
         assert_eq!(redact(harmless), harmless);
+    }
+
+    #[test]
+    fn redacts_cloud_keys_jwts_github_tokens_and_private_keys() {
+        let jwt = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c";
+        let secrets = [
+            "AKIAIOSFODNN7EXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            jwt,
+            "ghp_R7x2Kq9LmZ4tWbN8vC3pY6sD1fH5jG0aE2uI",
+        ];
+        for secret in secrets {
+            let out = redact(&format!("found {secret} in the config"));
+            for part in secret.split(['.', '/', '_']).filter(|p| p.len() >= 16) {
+                assert!(!out.contains(part), "{part} survived in {out}");
+            }
+        }
+        let pem = "key: -----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA1\nabc\n-----END RSA PRIVATE KEY----- done";
+        assert_eq!(redact(pem), "key: [REDACTED] done");
+        let cert = "-----BEGIN CERTIFICATE----- public";
+        assert_eq!(redact(cert), cert);
     }
 
     #[test]
