@@ -10,6 +10,9 @@ use prometheus_client::registry::Registry;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// The pipeline's stages, as named in the run report's `stage_ms`.
+const STAGES: [&str; 5] = ["evidence", "diagnose", "remedy", "validate", "publish"];
+
 /// One label: name and value.
 type Label = [(&'static str, &'static str); 1];
 
@@ -28,6 +31,7 @@ pub struct Metrics {
     runs: Family<Label, Counter>,
     published: Family<Label, Counter>,
     run_seconds: Family<Label, Histogram, HistogramMaker>,
+    stage_seconds: Family<Label, Histogram, HistogramMaker>,
     queue_depth: Gauge,
     incidents: Family<Label, Gauge>,
 }
@@ -115,6 +119,13 @@ impl Metrics {
             "Duration of pipeline runs in seconds, by outcome",
             run_seconds.clone(),
         );
+        let stage_seconds: Family<Label, Histogram, HistogramMaker> =
+            Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.001, 2.0, 16)));
+        registry.register(
+            "stage_duration_seconds",
+            "Duration of each pipeline stage in seconds (evidence, diagnose, remedy, validate, publish)",
+            stage_seconds.clone(),
+        );
         let queue_depth = Gauge::default();
         registry.register(
             "queue_depth",
@@ -137,6 +148,7 @@ impl Metrics {
             runs,
             published,
             run_seconds,
+            stage_seconds,
             queue_depth,
             incidents,
         }
@@ -165,6 +177,20 @@ impl Metrics {
         self.duplicates.inc_by(duplicates);
         self.ignored.inc_by(ignored);
         self.truncated.inc_by(truncated);
+    }
+
+    /// Records the stage latencies of a run report (its `stage_ms` map).
+    pub fn stages(&self, report: &serde_json::Value) {
+        for stage in STAGES {
+            let ms = report
+                .pointer(&format!("/stage_ms/{stage}"))
+                .and_then(serde_json::Value::as_f64);
+            if let Some(ms) = ms {
+                self.stage_seconds
+                    .get_or_create(&[("stage", stage)])
+                    .observe(ms / 1000.0);
+            }
+        }
     }
 
     /// Records a finished run.
@@ -198,5 +224,26 @@ impl Metrics {
         // Writing to a String cannot fail.
         let _ = encode(&mut out, &self.registry);
         out
+    }
+}
+
+#[cfg(test)]
+mod stage_tests {
+    use super::*;
+
+    #[test]
+    fn stage_latencies_of_a_report_become_histograms() {
+        let metrics = Metrics::new();
+        metrics.stages(&serde_json::json!({"stage_ms": {"evidence": 12.0, "publish": 30.5}}));
+        let text = metrics.render();
+        assert!(
+            text.contains("autofix_stage_duration_seconds_count{stage=\"evidence\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("autofix_stage_duration_seconds_count{stage=\"publish\"} 1"),
+            "{text}"
+        );
+        assert!(!text.contains("stage=\"diagnose\""), "{text}");
     }
 }

@@ -152,6 +152,7 @@ async fn record(
             if let Some(kind) = output.published {
                 ctx.metrics.published(kind.as_str());
             }
+            ctx.metrics.stages(&output.report);
             ctx.store
                 .complete(claim, &output.report)
                 .await
