@@ -104,6 +104,9 @@ fn redact_flags(text: &str) -> String {
 /// Shortest run of characters that can be a generated credential.
 const MIN_TOKEN_LEN: usize = 16;
 
+/// Shortest run with `+` or `/` in it that can be a base64 credential.
+const MIN_JOINED_TOKEN_LEN: usize = 32;
+
 /// Redacts runs of letters and digits (and base64's `+`/`/` inside a run) that look generated:
 /// at least [`MIN_TOKEN_LEN`] long with upper case, lower case and digits mixed (API keys,
 /// webhook tokens, passwords, JWT segments), and AWS access key ids. Hex hashes, UUIDs, pod
@@ -117,7 +120,16 @@ fn redact_random_tokens(text: &str) -> String {
         let digit = run.chars().any(|c| c.is_ascii_digit());
         // AWS access key ids are upper case and digits only: `AKIA`/`ASIA` + 16.
         let aws_key_id = run.len() == 20 && (run.starts_with("AKIA") || run.starts_with("ASIA"));
-        if (run.len() >= MIN_TOKEN_LEN && upper && lower && digit) || aws_key_id {
+        // A run joined by `+`/`/` must be as long as a base64 secret (AWS secret keys are 40),
+        // so that paths such as `tmpAb3x9/gitops/` stay readable.
+        let joined = run.contains(['/', '+']);
+        let long_enough = run.len()
+            >= if joined {
+                MIN_JOINED_TOKEN_LEN
+            } else {
+                MIN_TOKEN_LEN
+            };
+        if (long_enough && upper && lower && digit) || aws_key_id {
             out.push_str(REDACTED);
         } else {
             out.push_str(run);
@@ -293,7 +305,7 @@ mod tests {
         let hook = "posting to https://hooks.slack.com/services/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";
         assert!(!redact(hook).contains("q8Xw3nVb7LmK2pRt9YcZ4dFs"));
         assert_eq!(redact("--db-password=abc"), "--db-password=[REDACTED]");
-        let harmless = "pod cart-764d7f7f78-sqswk image sha256:e1c9286a68736f7b2e3ce4e52f18eeadc3c801da ReportsApplication";
+        let harmless = "pod cart-764d7f7f78-sqswk image sha256:e1c9286a68736f7b2e3ce4e52f18eeadc3c801da ReportsApplication file:///tmp/.tmpAb3x9Q/gitops/.git/autofix/pulls/1";
         assert_eq!(redact(harmless), harmless);
     }
 

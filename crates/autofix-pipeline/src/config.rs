@@ -9,7 +9,7 @@ use std::path::Path;
 mod server;
 mod tracking;
 
-pub use server::{AuthConfig, ServerConfig};
+pub use server::{AuthConfig, ServerConfig, TlsConfig};
 pub use tracking::TrackingConfig;
 
 /// Everything kube-autofix can be told in its config file. Secrets never go here.
@@ -72,6 +72,39 @@ impl Default for GitConfig {
     }
 }
 
+/// Prefix of the environment variables that override config keys, e.g.
+/// `AUTOFIX__SERVER__WORKERS=4`.
+pub const ENV_PREFIX: &str = "AUTOFIX__";
+
+/// An override's value: TOML when it reads as a TOML value, else the text itself.
+fn env_value(text: &str) -> toml::Value {
+    toml::from_str::<toml::Table>(&format!("v = {text}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(text.to_string()))
+}
+
+/// Sets `keys` (a path of table keys) to `value`, creating tables on the way.
+fn set_key(table: &mut toml::Table, keys: &[String], value: toml::Value) {
+    let Some((last, parents)) = keys.split_last() else {
+        return;
+    };
+    let mut node = table;
+    for key in parents {
+        let entry = node
+            .entry(key.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if !entry.is_table() {
+            *entry = toml::Value::Table(toml::Table::new());
+        }
+        let Some(next) = entry.as_table_mut() else {
+            return;
+        };
+        node = next;
+    }
+    node.insert(last.clone(), value);
+}
+
 /// A config file that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -127,22 +160,63 @@ pub enum ConfigError {
 }
 
 impl Config {
-    /// Reads and checks a config file.
-    pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-            path: shown.clone(),
+    /// Reads the config file (built-in defaults without one), then applies environment
+    /// overrides: `AUTOFIX__<SECTION>__<KEY>=<value>` sets `[section] key` (deeper keys take
+    /// more `__`), the value read as TOML (`4`, `true`, `["shop"]`) or else as a string.
+    /// Errors name the file and the overriding variables.
+    pub fn load_with_env(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let (text, mut origin) = match path {
+            Some(path) => {
+                let shown = path.display().to_string();
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+                    path: shown.clone(),
+                    source,
+                })?;
+                (text, shown)
+            }
+            None => (String::new(), "built-in defaults".to_string()),
+        };
+        let mut table: toml::Table = toml::from_str(&text).map_err(|source| ConfigError::Toml {
+            path: origin.clone(),
             source,
         })?;
-        Config::parse(&text, &shown)
+        let mut overrides: Vec<String> = Vec::new();
+        for (name, value) in env {
+            let Some(key) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let keys: Vec<String> = key.split("__").map(str::to_ascii_lowercase).collect();
+            set_key(&mut table, &keys, env_value(&value));
+            overrides.push(name);
+        }
+        if !overrides.is_empty() {
+            overrides.sort();
+            origin = format!("{origin} with {}", overrides.join(", "));
+        }
+        Config::from_table(table, &origin)
     }
 
     /// Parses and checks config text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|source| ConfigError::Toml {
+        let table: toml::Table = toml::from_str(text).map_err(|source| ConfigError::Toml {
             path: origin.to_string(),
             source,
         })?;
+        Config::from_table(table, origin)
+    }
+
+    /// Turns a TOML table into a checked config.
+    fn from_table(table: toml::Table, origin: &str) -> Result<Config, ConfigError> {
+        let config: Config =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|source| ConfigError::Toml {
+                    path: origin.to_string(),
+                    source,
+                })?;
         let invalid = |section, source| ConfigError::Invalid {
             path: origin.to_string(),
             section,
@@ -201,6 +275,36 @@ mod tests {
         let text = include_str!("../../../config/autofix.example.toml");
         let config = Config::parse(text, "autofix.example.toml").unwrap();
         assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn environment_overrides_keys_and_is_named_in_errors() {
+        let env = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Vec<_>>()
+        };
+        let config = Config::load_with_env(
+            None,
+            env(&[
+                ("AUTOFIX__SERVER__WORKERS", "7"),
+                ("AUTOFIX__POLICY__ALLOWED_NAMESPACES", r#"["shop", "web"]"#),
+                ("AUTOFIX__GIT__AUTHOR_NAME", "platform bot"),
+                ("AUTOFIX_CONFIG", "ignored.toml"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.server.workers, 7);
+        assert_eq!(config.policy.allowed_namespaces, ["shop", "web"]);
+        assert_eq!(config.git.author_name, "platform bot");
+        let err =
+            Config::load_with_env(None, env(&[("AUTOFIX__SERVER__WORKERZ", "2")])).unwrap_err();
+        assert!(
+            err.to_string().contains("AUTOFIX__SERVER__WORKERZ"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("workerz"), "{err}");
     }
 
     #[test]

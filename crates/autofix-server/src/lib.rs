@@ -9,6 +9,9 @@
 //! Layout: [`routes`] (the router, built by [`app`] apart from any socket), [`error`] (the one
 //! `AppError`), [`metrics`] (Prometheus), [`runner`] (the seam), [`worker`] (the pool), and here
 //! the state, [`Service`] (bind, run, shut down) and [`serve`].
+//!
+//! With `[server.tls]` `cert_file` and `key_file` the service speaks HTTPS only (rustls with the
+//! ring provider, HTTP/1.1 and HTTP/2 by ALPN); without them, plain HTTP.
 
 pub mod auth;
 pub mod error;
@@ -25,6 +28,9 @@ pub use routes::app;
 pub use runner::{PipelineRunner, Published, RunError, RunOutput, Runner};
 
 use autofix_store::{RetryPolicy, Store, StoreError};
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -100,6 +106,24 @@ pub enum ServeError {
     /// A credential is empty.
     #[error("the credential from {0} is empty")]
     EmptySecret(String),
+    /// Only one of `[server.tls]` `cert_file` and `key_file` is given.
+    #[error("[server] `{field}` {reason}")]
+    TlsIncomplete {
+        /// The missing field, e.g. `tls.key_file`.
+        field: &'static str,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A TLS file cannot be read or used.
+    #[error("[server.tls] {field} {path}: {reason}")]
+    Tls {
+        /// `cert_file` or `key_file`.
+        field: &'static str,
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The store cannot be opened.
     #[error("cannot open the store: {0}")]
     Store(#[from] StoreError),
@@ -120,18 +144,21 @@ pub enum ServeError {
 /// A bound, not yet running service: tests read its address before running it.
 pub struct Service {
     listener: TcpListener,
+    tls: Option<RustlsConfig>,
     state: AppState,
     workers: usize,
     context: WorkerContext,
 }
 
 impl Service {
-    /// Opens the store in `config.data_dir` and binds `config.listen`.
+    /// Loads the TLS certificate and key if `[server.tls]` gives them, opens the store in
+    /// `config.data_dir` and binds `config.listen`.
     pub async fn bind(
         config: &ServerConfig,
         auth: Auth,
         runner: Arc<dyn Runner>,
     ) -> Result<Service, ServeError> {
+        let tls = load_tls(config).await?;
         let store = Store::open(&Store::sqlite_url(&config.data_dir))
             .await?
             .with_retry_policy(RetryPolicy {
@@ -149,7 +176,7 @@ impl Service {
         let state = AppState {
             store: store.clone(),
             auth: Arc::new(auth),
-            metrics: Arc::new(Metrics::new()),
+            metrics: Arc::new(Metrics::new().with_tracking(runner.clone())),
             wake: Arc::new(Notify::new()),
             limits: Limits::from_config(config),
         };
@@ -163,6 +190,7 @@ impl Service {
         };
         Ok(Service {
             listener,
+            tls,
             state,
             workers: config.workers,
             context,
@@ -172,6 +200,11 @@ impl Service {
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// Whether the service speaks HTTPS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     /// The shared state (its store, metrics).
@@ -194,11 +227,36 @@ impl Service {
     ) -> Result<(), ServeError> {
         let (stop, stopped) = watch::channel(false);
         let workers = worker::spawn_workers(self.workers, &self.context, &stopped);
-        tracing::info!(addr = ?self.listener.local_addr().ok(), workers = self.workers, "serving");
-        let served = axum::serve(self.listener, app(self.state))
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(ServeError::Http);
+        tracing::info!(
+            addr = ?self.listener.local_addr().ok(),
+            workers = self.workers,
+            tls = self.tls.is_some(),
+            "serving"
+        );
+        let served = match self.tls {
+            None => axum::serve(self.listener, app(self.state))
+                .with_graceful_shutdown(shutdown)
+                .await
+                .map_err(ServeError::Http),
+            Some(tls) => {
+                // Same contract as `with_graceful_shutdown`: on `shutdown`, stop accepting and
+                // wait for the connections in progress to end.
+                let handle = axum_server::Handle::<SocketAddr>::new();
+                let trigger = handle.clone();
+                let signal = tokio::spawn(async move {
+                    shutdown.await;
+                    trigger.graceful_shutdown(None);
+                });
+                let served = axum_server::Server::from_listener(self.listener)
+                    .acceptor(RustlsAcceptor::new(tls))
+                    .handle(handle)
+                    .serve(app(self.state).into_make_service())
+                    .await
+                    .map_err(ServeError::Http);
+                signal.abort();
+                served
+            }
+        };
         // Receivers outlive the send: the workers hold them.
         let _ = stop.send(true);
         for worker in workers {
@@ -208,6 +266,67 @@ impl Service {
         }
         served
     }
+}
+
+/// The rustls server config of `[server.tls]`, or `None` when neither file is given. Errors name
+/// the field and the file.
+async fn load_tls(config: &ServerConfig) -> Result<Option<RustlsConfig>, ServeError> {
+    config
+        .tls
+        .check()
+        .map_err(|(field, reason)| ServeError::TlsIncomplete { field, reason })?;
+    let (Some(cert_file), Some(key_file)) = (&config.tls.cert_file, &config.tls.key_file) else {
+        return Ok(None);
+    };
+    let error = |field, path: &std::path::Path, reason: String| ServeError::Tls {
+        field,
+        path: path.display().to_string(),
+        reason,
+    };
+    let cert_pem = tokio::fs::read(cert_file)
+        .await
+        .map_err(|e| error("cert_file", cert_file, e.to_string()))?;
+    let certs = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            error(
+                "cert_file",
+                cert_file,
+                format!("not a PEM certificate: {e}"),
+            )
+        })?;
+    if certs.is_empty() {
+        return Err(error(
+            "cert_file",
+            cert_file,
+            "no PEM certificate (BEGIN CERTIFICATE) found".into(),
+        ));
+    }
+    let key_pem = tokio::fs::read(key_file)
+        .await
+        .map_err(|e| error("key_file", key_file, e.to_string()))?;
+    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
+        error(
+            "key_file",
+            key_file,
+            format!("no usable PEM private key (PKCS#8, PKCS#1 or SEC1): {e}"),
+        )
+    })?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| error("cert_file", cert_file, e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| {
+            error(
+                "key_file",
+                key_file,
+                format!("cannot be used with cert_file {}: {e}", cert_file.display()),
+            )
+        })?;
+    server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Some(RustlsConfig::from_config(Arc::new(server))))
 }
 
 /// Runs the service until `shutdown` completes: credentials from the config files and the

@@ -1,5 +1,6 @@
 //! Prometheus metrics of the service, served as text by `GET /metrics`.
 
+use crate::runner::Runner;
 use autofix_store::IncidentState;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -8,10 +9,18 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// The pipeline's stages, as named in the run report's `stage_ms`.
 const STAGES: [&str; 5] = ["evidence", "diagnose", "remedy", "validate", "publish"];
+
+/// Results of `autofix_tracking_runs_total{result}`.
+const TRACKING_RESULTS: [&str; 4] = ["logged", "spooled", "lost", "replayed"];
+
+/// Results of `autofix_tracking_traces_total{result}`.
+const TRACE_RESULTS: [&str; 2] = ["exported", "failed"];
 
 /// One label: name and value.
 type Label = [(&'static str, &'static str); 1];
@@ -34,6 +43,20 @@ pub struct Metrics {
     stage_seconds: Family<Label, Histogram, HistogramMaker>,
     queue_depth: Gauge,
     incidents: Family<Label, Gauge>,
+    tracking_runs: Family<Label, Counter>,
+    traces: Family<Label, Counter>,
+    tracking: Option<TrackingSource>,
+}
+
+/// Where the MLflow tracking counters are read at render time: the runner, which owns the
+/// tracker.
+#[derive(Clone)]
+struct TrackingSource(Arc<dyn Runner>);
+
+impl std::fmt::Debug for TrackingSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TrackingSource")
+    }
 }
 
 /// What happened to a finished run, for `autofix_runs_total{outcome}`.
@@ -138,6 +161,26 @@ impl Metrics {
             "Incidents in the store by state",
             incidents.clone(),
         );
+        let tracking_runs = Family::<Label, Counter>::default();
+        registry.register(
+            "tracking_runs",
+            "Runs given to MLflow tracking, by result (logged; spooled and lost are tracking \
+             failures; replayed from the spool)",
+            tracking_runs.clone(),
+        );
+        let traces = Family::<Label, Counter>::default();
+        registry.register(
+            "tracking_traces",
+            "Runs exported as OTLP traces to MLflow, by result (exported, failed)",
+            traces.clone(),
+        );
+        // Shown from the start, at zero, even with tracking off.
+        for result in TRACKING_RESULTS {
+            tracking_runs.get_or_create(&[("result", result)]).inc_by(0);
+        }
+        for result in TRACE_RESULTS {
+            traces.get_or_create(&[("result", result)]).inc_by(0);
+        }
         Metrics {
             registry,
             deliveries,
@@ -151,7 +194,16 @@ impl Metrics {
             stage_seconds,
             queue_depth,
             incidents,
+            tracking_runs,
+            traces,
+            tracking: None,
         }
+    }
+
+    /// These metrics, with the MLflow tracking counters of `runner` read at every render.
+    pub fn with_tracking(mut self, runner: Arc<dyn Runner>) -> Metrics {
+        self.tracking = Some(TrackingSource(runner));
+        self
     }
 
     /// Counts a webhook delivery by result.
@@ -220,6 +272,20 @@ impl Metrics {
 
     /// The metrics in the OpenMetrics text format.
     pub fn render(&self) -> String {
+        if let Some(stats) = self.tracking.as_ref().and_then(|t| t.0.tracking_stats()) {
+            let set = |family: &Family<Label, Counter>, result: &'static str, value: u64| {
+                family
+                    .get_or_create(&[("result", result)])
+                    .inner()
+                    .store(value, Ordering::Relaxed);
+            };
+            set(&self.tracking_runs, "logged", stats.logged);
+            set(&self.tracking_runs, "spooled", stats.spooled);
+            set(&self.tracking_runs, "lost", stats.lost);
+            set(&self.tracking_runs, "replayed", stats.replayed);
+            set(&self.traces, "exported", stats.traces_exported);
+            set(&self.traces, "failed", stats.trace_export_failures);
+        }
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = encode(&mut out, &self.registry);
@@ -245,5 +311,70 @@ mod stage_tests {
             "{text}"
         );
         assert!(!text.contains("stage=\"diagnose\""), "{text}");
+    }
+}
+
+#[cfg(test)]
+mod tracking_tests {
+    use super::*;
+    use crate::runner::{RunError, RunOutput};
+    use autofix_core::Incident;
+    use autofix_tracking::TrackerStats;
+
+    struct Tracked;
+
+    #[async_trait::async_trait]
+    impl Runner for Tracked {
+        async fn run(&self, _: &Incident) -> Result<RunOutput, RunError> {
+            Err(RunError::bad_input("not used"))
+        }
+
+        fn tracking_stats(&self) -> Option<TrackerStats> {
+            Some(TrackerStats {
+                logged: 7,
+                spooled: 2,
+                lost: 1,
+                replayed: 2,
+                traces_exported: 6,
+                trace_export_failures: 1,
+            })
+        }
+    }
+
+    #[test]
+    fn tracking_counters_are_shown_at_zero_without_a_tracker() {
+        let text = Metrics::new().render();
+        for result in TRACKING_RESULTS {
+            assert!(
+                text.contains(&format!(
+                    "autofix_tracking_runs_total{{result=\"{result}\"}} 0"
+                )),
+                "{text}"
+            );
+        }
+        for result in TRACE_RESULTS {
+            assert!(
+                text.contains(&format!(
+                    "autofix_tracking_traces_total{{result=\"{result}\"}} 0"
+                )),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn tracking_counters_are_read_from_the_runner_at_render_time() {
+        let metrics = Metrics::new().with_tracking(Arc::new(Tracked));
+        let text = metrics.render();
+        for line in [
+            "autofix_tracking_runs_total{result=\"logged\"} 7",
+            "autofix_tracking_runs_total{result=\"spooled\"} 2",
+            "autofix_tracking_runs_total{result=\"lost\"} 1",
+            "autofix_tracking_runs_total{result=\"replayed\"} 2",
+            "autofix_tracking_traces_total{result=\"exported\"} 6",
+            "autofix_tracking_traces_total{result=\"failed\"} 1",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
     }
 }

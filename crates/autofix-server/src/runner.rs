@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use autofix_core::Incident;
 use autofix_pipeline::Pipeline;
-use autofix_tracking::{Tracker, run_and_track};
+use autofix_tracking::{Tracker, TrackerStats, run_and_track};
 use std::sync::Arc;
 
 /// What a run published.
@@ -67,6 +67,11 @@ impl RunError {
 pub trait Runner: Send + Sync {
     /// Takes the incident through the pipeline.
     async fn run(&self, incident: &Incident) -> Result<RunOutput, RunError>;
+
+    /// The MLflow tracking counters, for `/metrics`; `None` when the runner tracks nothing.
+    fn tracking_stats(&self) -> Option<TrackerStats> {
+        None
+    }
 }
 
 /// The production runner: the pipeline, each run tracked in MLflow when tracking is on.
@@ -102,5 +107,9 @@ impl Runner for PipelineRunner {
         let report = serde_json::to_value(&report)
             .map_err(|e| RunError::transient(format!("cannot serialise the run report: {e}")))?;
         Ok(RunOutput { report, published })
+    }
+
+    fn tracking_stats(&self) -> Option<TrackerStats> {
+        self.tracker.is_enabled().then(|| self.tracker.stats())
     }
 }

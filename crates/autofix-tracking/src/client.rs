@@ -17,6 +17,12 @@ const API: &str = "api/2.0/mlflow";
 const ARTIFACTS_API: &str = "api/2.0/mlflow-artifacts/artifacts";
 /// Scheme of artifact URIs served by the tracking server's artifact proxy.
 const ARTIFACT_SCHEME: &str = "mlflow-artifacts:";
+/// MLflow's OTLP trace endpoint (since 3.6).
+const OTLP_TRACES: &str = "v1/traces";
+/// Experiment the OTLP traces go to (required by MLflow).
+const EXPERIMENT_ID_HEADER: &str = "x-mlflow-experiment-id";
+/// Run the OTLP traces are linked to.
+const RUN_ID_HEADER: &str = "x-mlflow-run-id";
 /// First backoff delay; doubled on each retry.
 const BACKOFF_BASE: Duration = Duration::from_millis(200);
 /// Longest wait between two attempts, even when `Retry-After` asks for more.
@@ -542,6 +548,31 @@ impl MlflowClient {
             self.authorize(self.http.put(url.clone()))
                 .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
                 .body(content.clone())
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Sends traces to MLflow's OTLP endpoint (`POST <tracking>/v1/traces`, MLflow >= 3.6 with a
+    /// SQL backend): `body` is a protobuf `ExportTraceServiceRequest`; the traces go to
+    /// `experiment_id` and, with `run_id`, are linked to that run.
+    pub async fn export_traces(
+        &self,
+        experiment_id: &str,
+        run_id: Option<&str>,
+        body: Vec<u8>,
+    ) -> Result<(), ClientError> {
+        let url = self.join(OTLP_TRACES);
+        self.send(OTLP_TRACES, || {
+            let request = self
+                .authorize(self.http.post(url.clone()))
+                .header(reqwest::header::CONTENT_TYPE, "application/x-protobuf")
+                .header(EXPERIMENT_ID_HEADER, experiment_id)
+                .body(body.clone());
+            match run_id {
+                Some(run_id) => request.header(RUN_ID_HEADER, run_id),
+                None => request,
+            }
         })
         .await?;
         Ok(())

@@ -6,10 +6,11 @@
 //! evidence, PR or escalation text). When MLflow is slow or down, runs wait in a spool directory
 //! and are replayed in order later; nothing here can fail or delay a pull request.
 //!
-//! Layout: `client.rs` (the REST client: auth, retries, experiments, runs, artifacts),
-//! `batch.rs` (log-batch limits: chunking and truncation), `record.rs` (what a run logs, built
-//! from the pipeline's `RunReport`), `spool.rs` (the on-disk queue), `tracker.rs` (the API the
-//! pipeline calls: begin, record, flush), `run.rs` (a pipeline run with its tracking). The
+//! Layout: `client.rs` (the REST client: auth, retries, experiments, runs, artifacts, OTLP
+//! traces), `batch.rs` (log-batch limits: chunking and truncation), `record.rs` (what a run
+//! logs, built from the pipeline's `RunReport`), `spool.rs` (the on-disk queue), `trace.rs` (a
+//! run as an OpenTelemetry trace for MLflow's Traces view), `tracker.rs` (the API the pipeline
+//! calls: begin, record, flush), `run.rs` (a pipeline run with its tracking). The
 //! `[tracking]` config section lives with the rest of the config file in autofix-pipeline.
 
 pub mod batch;
@@ -17,6 +18,7 @@ pub mod client;
 pub mod record;
 mod run;
 pub mod spool;
+pub mod trace;
 pub mod tracker;
 
 pub use autofix_pipeline::config::TrackingConfig;

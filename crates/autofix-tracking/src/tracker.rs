@@ -16,7 +16,7 @@ use autofix_pipeline::config::TrackingConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Default spool directory name under the data dir.
@@ -107,6 +107,11 @@ pub struct TrackerStats {
     pub lost: u64,
     /// Spooled runs replayed.
     pub replayed: u64,
+    /// Runs exported as OTLP traces.
+    pub traces_exported: u64,
+    /// Trace exports that failed (server older than 3.6, no SQL backend, unreachable); the
+    /// run itself is logged regardless.
+    pub trace_export_failures: u64,
 }
 
 /// Tracks runs in MLflow; cheap to clone, usable from spawned tasks.
@@ -121,6 +126,7 @@ struct Inner {
     begin_timeout: Duration,
     record_timeout: Duration,
     log_prompts: bool,
+    export_traces: bool,
     spool: Spool,
     experiment_id: tokio::sync::Mutex<Option<String>>,
     flushing: tokio::sync::Mutex<()>,
@@ -128,6 +134,10 @@ struct Inner {
     spooled: AtomicU64,
     lost: AtomicU64,
     replayed: AtomicU64,
+    traces_exported: AtomicU64,
+    trace_export_failures: AtomicU64,
+    /// Set once "the server has no OTLP endpoint" has been logged.
+    traces_unsupported_logged: AtomicBool,
 }
 
 impl Tracker {
@@ -163,6 +173,7 @@ impl Tracker {
                 begin_timeout: Duration::from_millis(config.timeout_ms),
                 record_timeout: Duration::from_millis(config.record_timeout_ms),
                 log_prompts: config.log_prompts,
+                export_traces: config.export_traces,
                 spool,
                 experiment_id: tokio::sync::Mutex::new(None),
                 flushing: tokio::sync::Mutex::new(()),
@@ -170,6 +181,9 @@ impl Tracker {
                 spooled: AtomicU64::new(0),
                 lost: AtomicU64::new(0),
                 replayed: AtomicU64::new(0),
+                traces_exported: AtomicU64::new(0),
+                trace_export_failures: AtomicU64::new(0),
+                traces_unsupported_logged: AtomicBool::new(false),
             })),
         })
     }
@@ -203,6 +217,8 @@ impl Tracker {
                 spooled: i.spooled.load(Ordering::Relaxed),
                 lost: i.lost.load(Ordering::Relaxed),
                 replayed: i.replayed.load(Ordering::Relaxed),
+                traces_exported: i.traces_exported.load(Ordering::Relaxed),
+                trace_export_failures: i.trace_export_failures.load(Ordering::Relaxed),
             })
     }
 
@@ -259,6 +275,7 @@ impl Tracker {
         let error = match logged.await {
             Ok(Ok(run)) => {
                 inner.logged.fetch_add(1, Ordering::Relaxed);
+                inner.export_trace(&run, &record).await;
                 if inner.spool.entries().is_ok_and(|e| !e.is_empty()) {
                     let report = self.flush_spool().await;
                     tracing::info!(
@@ -323,10 +340,11 @@ impl Tracker {
             )
             .await;
             match logged {
-                Ok(Ok(_)) => match inner.spool.remove(path) {
+                Ok(Ok(run)) => match inner.spool.remove(path) {
                     Ok(()) => {
                         report.replayed += 1;
                         inner.replayed.fetch_add(1, Ordering::Relaxed);
+                        inner.export_trace(&run, &entry.record).await;
                     }
                     Err(e) => report.errors.push(e.to_string()),
                 },
@@ -377,6 +395,53 @@ impl Inner {
             .await?;
         *cached = Some(id.clone());
         Ok(id)
+    }
+
+    /// Exports a logged run as an OTLP trace when `export_traces` is on. Never fails: a
+    /// failure is counted (and logged, only once when the server has no OTLP endpoint).
+    async fn export_trace(&self, run: &RunRef, record: &RunRecord) {
+        if !self.export_traces {
+            return;
+        }
+        let body = crate::trace::encode(record, run);
+        let export = self
+            .client
+            .export_traces(&run.experiment_id, Some(&run.run_id), body);
+        let error = match tokio::time::timeout(self.record_timeout, export).await {
+            Ok(Ok(())) => {
+                self.traces_exported.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            Ok(Err(e)) => e,
+            Err(_) => {
+                self.trace_export_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    "MLflow trace export took over {:?}; the run is logged without its trace",
+                    self.record_timeout
+                );
+                return;
+            }
+        };
+        self.trace_export_failures.fetch_add(1, Ordering::Relaxed);
+        let unsupported = matches!(
+            error,
+            ClientError::Api {
+                status: 404 | 405 | 415 | 501,
+                ..
+            }
+        );
+        if !unsupported {
+            tracing::warn!(
+                "MLflow trace export failed; the run is logged without its trace: {error}"
+            );
+        } else if !self.traces_unsupported_logged.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "MLflow has no OTLP trace endpoint (needs MLflow >= 3.6 with a SQL backend; set \
+                 tracking.export_traces = false to stop trying); runs are logged without traces: {error}"
+            );
+        } else {
+            tracing::debug!("MLflow trace export unsupported: {error}");
+        }
     }
 
     fn reject(&self, path: &Path, report: &mut FlushReport) {

@@ -535,3 +535,158 @@ async fn concurrent_experiment_creation_agrees_on_one_id() -> TestResult {
     assert!(ids.windows(2).all(|w| w[0] == w[1]), "{ids:?}");
     Ok(())
 }
+
+/// `POST <uri>/<path>` or `GET` with a JSON answer, through plain reqwest.
+async fn mlflow_json(
+    uri: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::builder().build()?;
+    let url = format!("{uri}/{path}");
+    let request = match body {
+        Some(b) => http.post(url).json(&b),
+        None => http.get(url),
+    };
+    let response = request.send().await?;
+    let status = response.status();
+    let text = response.text().await?;
+    if !status.is_success() {
+        return Err(format!("{path} answered {status}: {text}").into());
+    }
+    Ok(serde_json::from_str(&text)?)
+}
+
+#[tokio::test]
+async fn a_tracked_run_is_exported_as_a_trace_with_a_span_per_stage() -> TestResult {
+    let Some(uri) = mlflow_uri("a_tracked_run_is_exported_as_a_trace_with_a_span_per_stage") else {
+        return Ok(());
+    };
+    let spool = tempfile::tempdir()?;
+    let experiment = unique_experiment("trace");
+    let tracker = tracker(&uri, &experiment, spool.path())?;
+    let run = run_scenario("app-env-regression-billing").await?;
+    let report = &run.report;
+    let begun = tracker
+        .begin(&run.ctx.run_name(), &report.incident)
+        .await
+        .ok_or("begin created no run")?;
+    let record = RunRecord::from_report(report, &run.ctx);
+    let outcome = tracker.record(Some(begun.clone()), record.clone()).await;
+    assert_eq!(outcome, RecordOutcome::Logged(begun.clone()), "{outcome}");
+    let stats = tracker.stats();
+    assert_eq!(
+        (stats.traces_exported, stats.trace_export_failures),
+        (1, 0),
+        "{stats:?}"
+    );
+
+    // The trace is found in the run's experiment, linked to the run.
+    let found = mlflow_json(
+        &uri,
+        "api/3.0/mlflow/traces/search",
+        Some(serde_json::json!({
+            "locations": [{
+                "type": "MLFLOW_EXPERIMENT",
+                "mlflow_experiment": {"experiment_id": begun.experiment_id},
+            }],
+            "max_results": 10,
+        })),
+    )
+    .await?;
+    let traces = found["traces"].as_array().ok_or(format!("{found}"))?;
+    assert_eq!(traces.len(), 1, "{found}");
+    let info = &traces[0];
+    let trace_id = info["trace_id"].as_str().ok_or(format!("{info}"))?;
+    assert_eq!(
+        trace_id,
+        autofix_tracking::trace::mlflow_trace_id(&record.id),
+        "{info}"
+    );
+    // Linked to the run: MLflow finds it by the run's id (the run's Traces tab does the same).
+    let linked = mlflow_json(
+        &uri,
+        "api/3.0/mlflow/traces/search",
+        Some(serde_json::json!({
+            "locations": [{
+                "type": "MLFLOW_EXPERIMENT",
+                "mlflow_experiment": {"experiment_id": begun.experiment_id},
+            }],
+            "filter": format!("metadata.`mlflow.sourceRun` = '{}'", begun.run_id),
+        })),
+    )
+    .await?;
+    assert_eq!(
+        linked["traces"][0]["trace_id"].as_str(),
+        Some(trace_id),
+        "the trace is linked to the run: {linked}"
+    );
+    assert_eq!(info["state"].as_str(), Some("OK"), "{info}");
+
+    // Its spans: the root and one per stage, with the run's attributes.
+    let got = mlflow_json(
+        &uri,
+        &format!("api/3.0/mlflow/traces/get?trace_id={trace_id}"),
+        None,
+    )
+    .await?;
+    let spans = got["trace"]["spans"]
+        .as_array()
+        .ok_or(format!("no spans: {got}"))?;
+    let attribute = |span: &serde_json::Value, key: &str| -> Option<serde_json::Value> {
+        let attrs = span["attributes"].as_array()?;
+        let kv = attrs.iter().find(|a| a["key"] == key)?;
+        let v = &kv["value"];
+        // OTLP AnyValue in JSON: stringValue / doubleValue; MLflow stores values JSON-dumped.
+        let raw = v
+            .get("string_value")
+            .or_else(|| v.get("stringValue"))
+            .cloned()
+            .or_else(|| {
+                v.get("double_value")
+                    .or_else(|| v.get("doubleValue"))
+                    .cloned()
+            })?;
+        Some(
+            match raw.as_str().map(serde_json::from_str::<serde_json::Value>) {
+                Some(Ok(parsed)) => parsed,
+                _ => raw,
+            },
+        )
+    };
+    let root = spans
+        .iter()
+        .find(|s| s["name"] == autofix_tracking::trace::ROOT_SPAN_NAME)
+        .ok_or(format!("no root span: {got}"))?;
+    let mut names: Vec<&str> = spans.iter().filter_map(|s| s["name"].as_str()).collect();
+    names.sort_unstable();
+    let mut expected = vec![autofix_tracking::trace::ROOT_SPAN_NAME];
+    expected.extend(autofix_tracking::trace::STAGES);
+    expected.sort_unstable();
+    assert_eq!(names, expected, "{got}");
+    for span in spans {
+        if span["name"] != autofix_tracking::trace::ROOT_SPAN_NAME {
+            assert_eq!(span["parent_span_id"], root["span_id"], "{span}");
+        }
+        for (key, value) in [
+            ("category", serde_json::json!(report.category.to_string())),
+            ("action", serde_json::json!(report.action.to_string())),
+            ("namespace", serde_json::json!(report.workload.namespace)),
+            ("workload", serde_json::json!(report.workload.name)),
+            ("incident", serde_json::json!(report.incident)),
+            ("confidence", serde_json::json!(report.confidence)),
+            ("mlflow_run_id", serde_json::json!(begun.run_id)),
+        ] {
+            assert_eq!(attribute(span, key), Some(value), "{key} on {span}");
+        }
+        if let Some(risk) = &report.risk {
+            assert_eq!(
+                attribute(span, "risk_score"),
+                Some(serde_json::json!(risk.score)),
+                "{span}"
+            );
+        }
+    }
+    Ok(())
+}

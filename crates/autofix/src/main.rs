@@ -353,12 +353,11 @@ fn emit<T: serde::Serialize>(
     Ok(())
 }
 
-/// Reads the config file (defaults without one); `--mlflow` turns tracking on.
+/// Reads the config file (defaults without one) with `AUTOFIX__*` overrides; `--mlflow` turns
+/// tracking on.
 fn load_config(path: Option<&Path>, mlflow: Option<String>) -> anyhow::Result<Config> {
-    let mut config = match path {
-        Some(path) => Config::load(path).map_err(|e| BadInput(e.into()))?,
-        None => Config::default(),
-    };
+    let mut config =
+        Config::load_with_env(path, std::env::vars()).map_err(|e| BadInput(e.into()))?;
     if let Some(uri) = mlflow {
         config.tracking.enabled = true;
         config.tracking.tracking_uri = Some(uri);

@@ -37,6 +37,8 @@ pub struct ServerConfig {
     pub retry_after_secs: u64,
     /// How Alertmanager authenticates.
     pub auth: AuthConfig,
+    /// HTTPS: off unless both files are given.
+    pub tls: TlsConfig,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +56,7 @@ impl Default for ServerConfig {
             shutdown_grace_secs: 30,
             retry_after_secs: 30,
             auth: AuthConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -74,6 +77,34 @@ pub struct AuthConfig {
     /// Accept webhooks without credentials (default false: without credentials the service
     /// refuses to start).
     pub insecure_no_auth: bool,
+}
+
+/// The service's own TLS (HTTPS). Both files or neither: with both the service serves HTTPS
+/// only; with neither, plain HTTP (default). Both are read at startup.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM file holding the server certificate, followed by any intermediates (default: none).
+    pub cert_file: Option<PathBuf>,
+    /// PEM file holding the certificate's private key: PKCS#8, PKCS#1 (RSA) or SEC1 (EC)
+    /// (default: none).
+    pub key_file: Option<PathBuf>,
+}
+
+impl TlsConfig {
+    /// Whether HTTPS is configured (both files given).
+    pub fn enabled(&self) -> bool {
+        self.cert_file.is_some() && self.key_file.is_some()
+    }
+
+    /// The missing half of a half-given pair, as (field, reason).
+    pub fn check(&self) -> Result<(), (&'static str, &'static str)> {
+        match (&self.cert_file, &self.key_file) {
+            (Some(_), None) => Err(("tls.key_file", "is needed with tls.cert_file")),
+            (None, Some(_)) => Err(("tls.cert_file", "is needed with tls.key_file")),
+            _ => Ok(()),
+        }
+    }
 }
 
 impl ServerConfig {
@@ -97,6 +128,25 @@ impl ServerConfig {
         if self.auth.basic_password_file.is_some() && self.auth.basic_username.is_none() {
             return Err(("auth.basic_password_file", "needs auth.basic_username"));
         }
-        Ok(())
+        self.tls.check()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    #[test]
+    fn tls_needs_both_files() {
+        let err = Config::parse("[server.tls]\ncert_file = \"c.pem\"\n", "x.toml").unwrap_err();
+        assert!(err.to_string().contains("tls.key_file"), "{err}");
+        let err = Config::parse("[server.tls]\nkey_file = \"k.pem\"\n", "x.toml").unwrap_err();
+        assert!(err.to_string().contains("tls.cert_file"), "{err}");
+        let err = Config::parse("[server.tls]\ncert = \"c.pem\"\n", "x.toml").unwrap_err();
+        assert!(err.to_string().contains("cert"), "{err}");
+        let both = "[server.tls]\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\n";
+        let config = Config::parse(both, "x.toml").unwrap();
+        assert!(config.server.tls.enabled());
+        assert!(!Config::default().server.tls.enabled());
     }
 }

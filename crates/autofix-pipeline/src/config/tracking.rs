@@ -29,6 +29,12 @@ pub struct TrackingConfig {
     /// Also store the redacted prompts and raw LLM replies as artifacts (default false).
     /// For local experimentation only: prompts quote evidence at length.
     pub log_prompts: bool,
+    /// Also export each logged run as an OpenTelemetry trace (a span per pipeline stage) to
+    /// MLflow's OTLP endpoint `<tracking_uri>/v1/traces`, shown in the experiment's Traces tab
+    /// (default true). Needs MLflow >= 3.6 with a SQL backend store; an older or file-backed
+    /// server answers 404 or an error, which is logged once and counted in `/metrics`, never
+    /// failing the run.
+    pub export_traces: bool,
 }
 
 impl Default for TrackingConfig {
@@ -42,6 +48,7 @@ impl Default for TrackingConfig {
             max_retries: 2,
             spool_dir: None,
             log_prompts: false,
+            export_traces: true,
         }
     }
 }
@@ -54,7 +61,7 @@ mod tests {
     fn parses_with_defaults_and_refuses_unknown_keys() -> Result<(), serde_json::Error> {
         let c: TrackingConfig =
             serde_json::from_value(serde_json::json!({ "enabled": true, "experiment": "x" }))?;
-        assert!(c.enabled && !c.log_prompts);
+        assert!(c.enabled && !c.log_prompts && c.export_traces);
         assert_eq!(c.experiment, "x");
         assert_eq!(c.timeout_ms, 5_000);
         assert!(
