@@ -48,4 +48,31 @@ pub enum ForgeError {
         #[source]
         source: tokio::task::JoinError,
     },
+    /// GitHub answered with an error status (after any retries).
+    #[error("GitHub answered {status} to {operation}: {message}")]
+    Github {
+        /// What was being done, e.g. `create pull request`.
+        operation: &'static str,
+        /// The HTTP status.
+        status: u16,
+        /// GitHub's message and error details.
+        message: String,
+        /// How long GitHub asked to wait, when it said (rate limits).
+        retry_after: Option<std::time::Duration>,
+    },
+    /// GitHub could not be reached or its answer could not be read (after any retries).
+    #[error("GitHub request failed: {operation}")]
+    GithubTransport {
+        /// What was being done.
+        operation: &'static str,
+        /// What the client reported.
+        #[source]
+        source: Box<octocrab::Error>,
+    },
+    /// The GitHub forge is misconfigured (base URI, token).
+    #[error("GitHub configuration: {reason}")]
+    GithubConfig {
+        /// What is wrong.
+        reason: String,
+    },
 }

@@ -4,7 +4,8 @@
 //! issue) for what a human must handle. Both calls are open-or-update: there is at most one open
 //! pull request per head and base branch and one open issue per escalation key, so a
 //! re-delivered alert refreshes the record instead of duplicating it. [`LocalForge`] keeps the
-//! records as files, for offline runs, tests and demos; a GitHub forge implements the same trait.
+//! records as files, for offline runs, tests and demos; [`GithubForge`] implements the same trait
+//! against the GitHub REST API.
 //!
 //! # Local layout
 //!
@@ -27,14 +28,17 @@
 //! key opens a new one. One process at a time should own a directory; within a process the calls
 //! on one [`LocalForge`] (and its clones) are serialised.
 //!
-//! Modules: `types` (requests and answers), `error`, `local` (the forge), `local::record`
-//! (stored records), `local::store` (files), `local::time` (timestamps).
+//! Modules: `types` (requests and answers), `error`, `github` (the GitHub forge), `local` (the
+//! local forge), `local::record` (stored records), `local::store` (files), `local::time`
+//! (timestamps).
 
 mod error;
+mod github;
 mod local;
 mod types;
 
 pub use error::ForgeError;
+pub use github::{ESCALATION_LABEL, GithubConfig, GithubForge, RetryPolicy};
 pub use local::LocalForge;
 pub use local::record::{RecordState, StoredIssue, StoredPull};
 pub use types::{Escalation, EscalationRecord, PrRecord, PullRequest};

@@ -5,10 +5,17 @@
 //! logs (`previous` included), with the apiserver's `Status` bodies for errors. It records every
 //! request so tests can prove a client only read.
 //!
-//! Layout: `fake_kube.rs` (the server handle), `fake_kube/world.rs` (the scenario's objects and
-//! logs), `fake_kube/api.rs` (the routes), `fake_kube/selector.rs` (field and label selectors).
+//! [`FakeGithub`] is a stateful GitHub REST API (pull requests, issues, labels) for the octocrab
+//! client, with injectable faults.
+//!
+//! Layout: `fake_github.rs` (the fake GitHub), `fake_kube.rs` (the server handle),
+//! `fake_kube/world.rs` (the scenario's objects and logs), `fake_kube/api.rs` (the routes),
+//! `fake_kube/selector.rs` (field and label selectors).
 
+mod fake_github;
 mod fake_kube;
+
+pub use fake_github::{FakeGithub, FakeIssue, FakePull, Fault, GithubRequest};
 
 pub use fake_kube::{FakeKube, RecordedRequest};
 
