@@ -11,148 +11,13 @@
 
 mod support;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::path::Path;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
-use support::{Fixture, assert_success, autofix, free_port, http};
+use support::mlflow::{Mlflow, metric, tracking_uri, value};
+use support::{Fixture, assert_success, autofix, free_port};
 
 const SCENARIO: &str = "cpu-throttled-api-gateway";
-
-/// The tracking server, or `None` (with a note) when the tests must skip.
-fn tracking_uri(test: &str) -> Option<String> {
-    match std::env::var("MLFLOW_TRACKING_URI") {
-        Ok(uri) if !uri.is_empty() => Some(uri.trim_end_matches('/').to_string()),
-        _ => {
-            eprintln!(
-                "note: skipping {test}: MLFLOW_TRACKING_URI is not set \
-                 (eval \"$(scripts/mlflow-server.sh start /tmp/mlflow)\" && export MLFLOW_TRACKING_URI)"
-            );
-            None
-        }
-    }
-}
-
-/// MLflow's REST API, authenticated the way the MLflow clients are.
-struct Mlflow {
-    uri: String,
-    client: reqwest::blocking::Client,
-}
-
-impl Mlflow {
-    fn new(uri: &str) -> Mlflow {
-        Mlflow {
-            uri: uri.to_string(),
-            client: http(),
-        }
-    }
-
-    fn auth(
-        &self,
-        request: reqwest::blocking::RequestBuilder,
-    ) -> reqwest::blocking::RequestBuilder {
-        if let Ok(token) = std::env::var("MLFLOW_TRACKING_TOKEN") {
-            request.bearer_auth(token)
-        } else if let Ok(user) = std::env::var("MLFLOW_TRACKING_USERNAME") {
-            request.basic_auth(user, std::env::var("MLFLOW_TRACKING_PASSWORD").ok())
-        } else {
-            request
-        }
-    }
-
-    fn get(&self, path: &str) -> Value {
-        let response = self
-            .auth(self.client.get(format!("{}{path}", self.uri)))
-            .send()
-            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
-        let status = response.status();
-        let text = response.text().unwrap();
-        assert!(status.is_success(), "GET {path}: {status} {text}");
-        serde_json::from_str(&text).unwrap_or(Value::String(text))
-    }
-
-    fn get_text(&self, path: &str) -> String {
-        let response = self
-            .auth(self.client.get(format!("{}{path}", self.uri)))
-            .send()
-            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
-        assert!(
-            response.status().is_success(),
-            "GET {path}: {}",
-            response.status()
-        );
-        response.text().unwrap()
-    }
-
-    /// `runs/get`: the run (`info`, `data`).
-    fn run(&self, run_id: &str) -> Value {
-        self.get(&format!("/api/2.0/mlflow/runs/get?run_id={run_id}"))["run"].clone()
-    }
-
-    /// `runs/search` in one experiment.
-    fn search(&self, experiment_id: &str, filter: &str) -> Vec<Value> {
-        let response = self
-            .auth(
-                self.client
-                    .post(format!("{}/api/2.0/mlflow/runs/search", self.uri)),
-            )
-            .json(&json!({
-                "experiment_ids": [experiment_id],
-                "filter": filter,
-                "max_results": 1000,
-            }))
-            .send()
-            .expect("runs/search answers");
-        let status = response.status();
-        let body: Value = response.json().unwrap();
-        assert!(status.is_success(), "runs/search {filter}: {status} {body}");
-        body["runs"].as_array().cloned().unwrap_or_default()
-    }
-
-    fn experiment_id(&self, name: &str) -> String {
-        self.get(&format!(
-            "/api/2.0/mlflow/experiments/get-by-name?experiment_name={name}"
-        ))["experiment"]["experiment_id"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    }
-
-    /// The artifact paths of a run (`mlflow-artifacts:/<exp>/<run>/artifacts`), top level.
-    fn artifacts(&self, run: &Value) -> (String, Vec<String>) {
-        let uri = run["info"]["artifact_uri"].as_str().unwrap();
-        let root = uri
-            .strip_prefix("mlflow-artifacts:/")
-            .unwrap_or_else(|| panic!("artifacts are not served by MLflow: {uri}"))
-            .trim_start_matches('/')
-            .to_string();
-        let listing = self.get(&format!("/api/2.0/mlflow-artifacts/artifacts?path={root}"));
-        let files = listing["files"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .iter()
-            .map(|f| f["path"].as_str().unwrap().to_string())
-            .collect();
-        (root, files)
-    }
-}
-
-/// `data.tags` (or params) as a lookup.
-fn value<'a>(run: &'a Value, section: &str, key: &str) -> Option<&'a str> {
-    run["data"][section]
-        .as_array()?
-        .iter()
-        .find(|t| t["key"] == key)?["value"]
-        .as_str()
-}
-
-fn metric(run: &Value, key: &str) -> Option<f64> {
-    run["data"]["metrics"]
-        .as_array()?
-        .iter()
-        .find(|m| m["key"] == key)?["value"]
-        .as_f64()
-}
 
 /// An experiment name no other test (or earlier run) uses.
 fn unique_experiment(test: &str) -> String {
@@ -194,11 +59,7 @@ fn run_tracked(f: &Fixture, config: &Path, mlflow: &str) -> (Value, String) {
 
 /// The parent runs (no `mlflow.parentRunId`) of one incident.
 fn parent_runs(mlflow: &Mlflow, experiment_id: &str, incident: &str) -> Vec<Value> {
-    mlflow
-        .search(experiment_id, &format!("tags.incident = '{incident}'"))
-        .into_iter()
-        .filter(|r| value(r, "tags", "mlflow.parentRunId").is_none())
-        .collect()
+    mlflow.parents(experiment_id, &format!("tags.incident = '{incident}'"))
 }
 
 fn nested_runs(mlflow: &Mlflow, experiment_id: &str, parent: &str) -> Vec<Value> {

@@ -18,33 +18,20 @@
 
 mod support;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use support::{Fixture, assert_success, autofix, http};
+use support::mlflow::{Mlflow, metric, tracking_uri, value};
+use support::{Fixture, assert_success, autofix};
 
 const SCENARIO: &str = "cpu-throttled-api-gateway";
 
 /// The request after which the proxy lets nothing through any more.
 const BEGIN_REQUEST: &str = "POST /api/2.0/mlflow/runs/create ";
-
-/// The tracking server, or `None` (with a note) when the test must skip.
-fn tracking_uri(test: &str) -> Option<String> {
-    match std::env::var("MLFLOW_TRACKING_URI") {
-        Ok(uri) if !uri.is_empty() => Some(uri.trim_end_matches('/').to_string()),
-        _ => {
-            eprintln!(
-                "note: skipping {test}: MLFLOW_TRACKING_URI is not set \
-                 (eval \"$(scripts/mlflow-server.sh start /tmp/mlflow)\" && export MLFLOW_TRACKING_URI)"
-            );
-            None
-        }
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // The outage proxy.
@@ -199,121 +186,6 @@ fn serve_one(mut client: TcpStream, upstream: &str, state: &ProxyState) {
     let _ = body.join();
 }
 
-// ---------------------------------------------------------------------------------------------
-// MLflow, read directly.
-
-/// MLflow's REST API, authenticated the way the MLflow clients are.
-struct Mlflow {
-    uri: String,
-    client: reqwest::blocking::Client,
-}
-
-impl Mlflow {
-    fn auth(
-        &self,
-        request: reqwest::blocking::RequestBuilder,
-    ) -> reqwest::blocking::RequestBuilder {
-        if let Ok(token) = std::env::var("MLFLOW_TRACKING_TOKEN") {
-            request.bearer_auth(token)
-        } else if let Ok(user) = std::env::var("MLFLOW_TRACKING_USERNAME") {
-            request.basic_auth(user, std::env::var("MLFLOW_TRACKING_PASSWORD").ok())
-        } else {
-            request
-        }
-    }
-
-    fn get_text(&self, path: &str) -> String {
-        let response = self
-            .auth(self.client.get(format!("{}{path}", self.uri)))
-            .send()
-            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
-        let status = response.status();
-        let text = response.text().unwrap();
-        assert!(status.is_success(), "GET {path}: {status} {text}");
-        text
-    }
-
-    fn get(&self, path: &str) -> Value {
-        serde_json::from_str(&self.get_text(path)).unwrap()
-    }
-
-    fn run(&self, run_id: &str) -> Value {
-        self.get(&format!("/api/2.0/mlflow/runs/get?run_id={run_id}"))["run"].clone()
-    }
-
-    fn experiment_id(&self, name: &str) -> String {
-        self.get(&format!(
-            "/api/2.0/mlflow/experiments/get-by-name?experiment_name={name}"
-        ))["experiment"]["experiment_id"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    }
-
-    /// `runs/search` in one experiment ("" for every run).
-    fn search(&self, experiment_id: &str, filter: &str) -> Vec<Value> {
-        let response = self
-            .auth(
-                self.client
-                    .post(format!("{}/api/2.0/mlflow/runs/search", self.uri)),
-            )
-            .json(&json!({
-                "experiment_ids": [experiment_id],
-                "filter": filter,
-                "max_results": 1000,
-            }))
-            .send()
-            .expect("runs/search answers");
-        let status = response.status();
-        let body: Value = response.json().unwrap();
-        assert!(status.is_success(), "runs/search {filter}: {status} {body}");
-        body["runs"].as_array().cloned().unwrap_or_default()
-    }
-
-    /// The parent runs (no `mlflow.parentRunId`) matching `filter`.
-    fn parents(&self, experiment_id: &str, filter: &str) -> Vec<Value> {
-        self.search(experiment_id, filter)
-            .into_iter()
-            .filter(|r| value(r, "tags", "mlflow.parentRunId").is_none())
-            .collect()
-    }
-
-    /// Top-level artifact paths of a run, and the artifact root.
-    fn artifacts(&self, run: &Value) -> (String, Vec<String>) {
-        let uri = run["info"]["artifact_uri"].as_str().unwrap();
-        let root = uri
-            .strip_prefix("mlflow-artifacts:/")
-            .unwrap_or_else(|| panic!("artifacts are not served by MLflow: {uri}"))
-            .trim_start_matches('/')
-            .to_string();
-        let listing = self.get(&format!("/api/2.0/mlflow-artifacts/artifacts?path={root}"));
-        let files = listing["files"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .iter()
-            .map(|f| f["path"].as_str().unwrap().to_string())
-            .collect();
-        (root, files)
-    }
-}
-
-fn value<'a>(run: &'a Value, section: &str, key: &str) -> Option<&'a str> {
-    run["data"][section]
-        .as_array()?
-        .iter()
-        .find(|t| t["key"] == key)?["value"]
-        .as_str()
-}
-
-fn metric(run: &Value, key: &str) -> Option<f64> {
-    run["data"]["metrics"]
-        .as_array()?
-        .iter()
-        .find(|m| m["key"] == key)?["value"]
-        .as_f64()
-}
-
 /// The spooled runs (`*.json` directly in the spool dir; `rejected/` is not a run waiting).
 fn spool_files(data_dir: &Path) -> Vec<std::path::PathBuf> {
     let Ok(entries) = std::fs::read_dir(data_dir.join("mlflow-spool")) else {
@@ -357,10 +229,7 @@ fn mlflow_going_down_after_begin_spools_and_flush_finishes_the_same_run() {
         "MLFLOW_TRACKING_URI with a path is not supported by the proxy: {uri}"
     );
     let t0 = Instant::now();
-    let mlflow = Mlflow {
-        uri: uri.clone(),
-        client: http(),
-    };
+    let mlflow = Mlflow::new(&uri);
     let proxy = Proxy::start(upstream);
     let via_proxy = proxy.uri();
 

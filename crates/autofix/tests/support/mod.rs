@@ -6,6 +6,8 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod mlflow;
+
 use serde_json::Value;
 use std::fs::File;
 use std::path::{Path, PathBuf};
