@@ -4,29 +4,7 @@ use autofix_cluster::{EvidenceSource, SnapshotSource};
 use autofix_core::Incident;
 use autofix_core::alert::WebhookPayload;
 use autofix_diagnose::RuleDiagnoser;
-use std::path::{Path, PathBuf};
-
-fn scenario_dirs() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mut roots = vec![root.join("examples/scenarios")];
-    match std::env::var_os("AUTOFIX_SCENARIOS") {
-        Some(dir) => roots.push(PathBuf::from(dir)),
-        None => roots.push(root.join("../shared/scenarios")),
-    }
-    let mut out = Vec::new();
-    for r in roots {
-        let Ok(entries) = std::fs::read_dir(&r) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            if e.path().join("expected.json").is_file() {
-                out.push(e.path());
-            }
-        }
-    }
-    out.sort();
-    out
-}
+use autofix_testkit::scenario_dirs;
 
 #[tokio::test]
 async fn rules_match_every_expected_category_and_action() {

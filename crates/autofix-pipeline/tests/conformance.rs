@@ -1,8 +1,8 @@
 //! Conformance: every scenario folder, end to end on the offline default, checked against its
 //! `expected.json` (category, action, every fix check, unchanged lines, secrets never shown).
 //!
-//! Scenarios come from `examples/scenarios/` and, when `AUTOFIX_SCENARIOS` names a folder (CI
-//! points it at `../shared/scenarios`), from there too.
+//! Scenarios come from `examples/scenarios/` and the outside set (`AUTOFIX_SCENARIOS`, CI points
+//! it at `../shared/scenarios`): see `autofix_testkit::scenario_dirs`.
 
 use autofix_cluster::SnapshotSource;
 use autofix_core::alert::WebhookPayload;
@@ -11,30 +11,10 @@ use autofix_core::{FieldPath, Incident};
 use autofix_diagnose::RuleDiagnoser;
 use autofix_forge::LocalForge;
 use autofix_pipeline::{Config, Pipeline, RunReport};
+use autofix_testkit::scenario_dirs;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-
-fn scenario_dirs() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mut roots = vec![root.join("examples/scenarios")];
-    if let Some(dir) = std::env::var_os("AUTOFIX_SCENARIOS") {
-        roots.push(PathBuf::from(dir));
-    }
-    let mut out = Vec::new();
-    for r in roots {
-        for e in std::fs::read_dir(&r)
-            .unwrap_or_else(|e| panic!("{}: {e}", r.display()))
-            .flatten()
-        {
-            if e.path().join("expected.json").is_file() {
-                out.push(e.path());
-            }
-        }
-    }
-    out.sort();
-    out
-}
 
 /// Copies `from` to `to` and commits it as the only commit of `main`.
 fn git_repo_from(from: &Path, to: &Path) {

@@ -8,16 +8,20 @@
 //! [`FakeGithub`] is a stateful GitHub REST API (pull requests, issues, labels) for the octocrab
 //! client, with injectable faults.
 //!
-//! Layout: `fake_github.rs` (the fake GitHub), `fake_kube.rs` (the server handle),
+//! [`scenario_dirs`] lists the scenario folders every conformance-style test runs over.
+//!
+//! Layout: `scenarios.rs` (where the scenario folders are), `fake_github.rs` (the fake GitHub), `fake_kube.rs` (the server handle),
 //! `fake_kube/world.rs` (the scenario's objects and logs), `fake_kube/api.rs` (the routes),
 //! `fake_kube/selector.rs` (field and label selectors).
 
 mod fake_github;
 mod fake_kube;
+mod scenarios;
 
 pub use fake_github::{FakeGithub, FakeIssue, FakePull, Fault, GithubRequest};
 
 pub use fake_kube::{FakeKube, RecordedRequest};
+pub use scenarios::scenario_dirs;
 
 use std::path::PathBuf;
 

@@ -6,32 +6,9 @@ use autofix_cluster::{EvidenceSource, LiveOptions, LiveSource, SnapshotSource, w
 use autofix_core::alert::WebhookPayload;
 use autofix_core::{Evidence, Incident};
 use autofix_diagnose::RuleDiagnoser;
-use autofix_testkit::FakeKube;
+use autofix_testkit::{FakeKube, scenario_dirs};
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
-
-/// examples/scenarios, plus `AUTOFIX_SCENARIOS` or, without it, the shared scenarios if present.
-fn scenario_dirs() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mut roots = vec![root.join("examples/scenarios")];
-    match std::env::var_os("AUTOFIX_SCENARIOS") {
-        Some(dir) => roots.push(PathBuf::from(dir)),
-        None => roots.push(root.join("../shared/scenarios")),
-    }
-    let mut out = Vec::new();
-    for r in roots {
-        let Ok(entries) = std::fs::read_dir(&r) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            if e.path().join("alert.json").is_file() && e.path().join("cluster").is_dir() {
-                out.push(e.path());
-            }
-        }
-    }
-    out.sort();
-    out
-}
+use std::path::Path;
 
 fn incident(dir: &Path) -> Incident {
     let body = std::fs::read(dir.join("alert.json")).unwrap();
