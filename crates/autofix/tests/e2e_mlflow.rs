@@ -14,7 +14,7 @@ mod support;
 use serde_json::Value;
 use std::path::Path;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
-use support::mlflow::{Mlflow, metric, tracking_uri, value};
+use support::mlflow::{Mlflow, flush_spool, metric, tracking_uri, value};
 use support::{Fixture, assert_success, autofix, free_port};
 
 const SCENARIO: &str = "cpu-throttled-api-gateway";
@@ -206,20 +206,7 @@ fn mlflow_down_spools_the_run_and_flush_replays_it_once() {
     assert_eq!(spooled.len(), 1, "one spooled run: {spooled:?}");
 
     // MLflow is reachable again: a flush replays the run.
-    let flush = || {
-        let out = autofix(&[
-            "tracking",
-            "flush",
-            "--config",
-            config.to_str().unwrap(),
-            "--mlflow",
-            &uri,
-            "--data-dir",
-            data_dir.to_str().unwrap(),
-        ]);
-        assert_success("autofix tracking flush", &out);
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let flush = || flush_spool(&config, &uri, &data_dir);
     let first = flush();
     assert!(
         first.contains("replayed: 1,") && first.contains("remaining: 0"),

@@ -25,7 +25,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use support::mlflow::{Mlflow, metric, tracking_uri, value};
+use support::mlflow::{Mlflow, flush_spool, metric, tracking_uri, value};
 use support::{Fixture, assert_success, autofix};
 
 const SCENARIO: &str = "cpu-throttled-api-gateway";
@@ -321,20 +321,7 @@ fn mlflow_going_down_after_begin_spools_and_flush_finishes_the_same_run() {
 
     // 2. MLflow is back: the flush replays the spooled record.
     proxy.reopen();
-    let flush = || {
-        let out = autofix(&[
-            "tracking",
-            "flush",
-            "--config",
-            config.to_str().unwrap(),
-            "--mlflow",
-            &via_proxy,
-            "--data-dir",
-            data_dir.to_str().unwrap(),
-        ]);
-        assert_success("autofix tracking flush", &out);
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let flush = || flush_spool(&config, &via_proxy, &data_dir);
     let first = flush();
     assert!(
         first.contains("replayed: 1,") && first.contains("remaining: 0"),

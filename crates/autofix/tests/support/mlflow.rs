@@ -1,7 +1,8 @@
 //! MLflow read through its REST API, as the end-to-end tests check what a run logged.
 
-use super::http;
+use super::{assert_success, autofix, http};
 use serde_json::{Value, json};
+use std::path::Path;
 
 /// The tracking server, or `None` (with a note) when the tests must skip.
 pub fn tracking_uri(test: &str) -> Option<String> {
@@ -146,4 +147,20 @@ pub fn metric(run: &Value, key: &str) -> Option<f64> {
         .iter()
         .find(|m| m["key"] == key)?["value"]
         .as_f64()
+}
+
+/// `autofix tracking flush` against `mlflow` for the spool under `data_dir`; its stdout.
+pub fn flush_spool(config: &Path, mlflow: &str, data_dir: &Path) -> String {
+    let out = autofix(&[
+        "tracking",
+        "flush",
+        "--config",
+        config.to_str().unwrap(),
+        "--mlflow",
+        mlflow,
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+    ]);
+    assert_success("autofix tracking flush", &out);
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
