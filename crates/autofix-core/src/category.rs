@@ -76,6 +76,26 @@ impl Category {
         }
     }
 
+    /// How the failure shows in Kubernetes (a status reason or event), for titles.
+    pub fn symptom(self) -> &'static str {
+        match self {
+            Category::ImagePullError => "ImagePullBackOff",
+            Category::OomKilled => "OOMKilled",
+            Category::CrashLoopCommand | Category::CrashLoopApp => "CrashLoopBackOff",
+            Category::MissingConfigRef => "CreateContainerConfigError",
+            Category::LivenessProbeFailed => "liveness probe failing",
+            Category::ReadinessProbeFailed => "readiness probe failing",
+            Category::InsufficientResources | Category::UnschedulableConstraints => {
+                "FailedScheduling"
+            }
+            Category::VolumeMountFailed => "FailedMount",
+            Category::CpuThrottled => "CPU throttling",
+            Category::RolloutStuck => "ProgressDeadlineExceeded",
+            Category::JobFailed => "BackoffLimitExceeded",
+            Category::Unknown => "unknown failure",
+        }
+    }
+
     /// The category's name with dashes, for branch names.
     pub fn slug(self) -> String {
         self.as_str().replace('_', "-")

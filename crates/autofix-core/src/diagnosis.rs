@@ -47,6 +47,38 @@ pub struct Diagnosis {
     pub escalation_reason: Option<String>,
     /// Which diagnoser produced this (e.g. `rules/oom`).
     pub diagnoser: String,
+    /// The tries of a diagnoser that can try several times (the LLM chain), in order; empty
+    /// for the rules, which answer in one go.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<Attempt>,
+}
+
+/// One try of a diagnoser: an LLM iteration, a fallback model or a narrower scope. Each becomes
+/// a nested tracking run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// What tried, e.g. `llm/gpt-4.1-mini`.
+    pub name: String,
+    /// The kind of diagnoser: `rules` or `llm`.
+    pub agent: String,
+    /// From 1, across the whole chain.
+    pub iteration: u32,
+    /// The step of the chain: `primary`, `fallback-model` or `narrow-scope`.
+    pub stage: String,
+    /// `accepted`, `invalid` (the reply was refused) or `error` (the call failed).
+    pub outcome: String,
+    /// Why the reply was refused or the call failed.
+    pub error: Option<String>,
+    /// Wall-clock milliseconds of the call, retries included.
+    pub latency_ms: f64,
+    /// Prompt tokens, when the provider said.
+    pub prompt_tokens: Option<u64>,
+    /// Completion tokens, when the provider said.
+    pub completion_tokens: Option<u64>,
+    /// The prompt as sent (built from redacted evidence only).
+    pub prompt: Option<String>,
+    /// The raw reply.
+    pub reply: Option<String>,
 }
 
 impl Diagnosis {

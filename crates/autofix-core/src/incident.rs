@@ -160,12 +160,7 @@ impl IncidentKey {
             hasher.update(part.as_bytes());
             hasher.update([0]);
         }
-        hasher
-            .finalize()
-            .iter()
-            .take(4)
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        hex8(&hasher.finalize())
     }
 
     /// The git branch for this incident: `autofix/<namespace>/<workload>-<category>-<hash>`.
@@ -178,6 +173,15 @@ impl IncidentKey {
             self.short_hash()
         )
     }
+}
+
+/// A short, stable digest of `bytes`: the first 8 hex digits of their SHA-256.
+pub fn short_digest(bytes: &[u8]) -> String {
+    hex8(&Sha256::digest(bytes))
+}
+
+fn hex8(digest: &[u8]) -> String {
+    digest.iter().take(4).map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

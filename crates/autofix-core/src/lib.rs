@@ -23,10 +23,10 @@ pub mod workload;
 pub mod yaml;
 
 pub use category::{Action, Category};
-pub use diagnosis::{Diagnosis, Finding};
+pub use diagnosis::{Attempt, Diagnosis, Finding};
 pub use evidence::Evidence;
 pub use hint::{WorkloadHint, workload_hint};
-pub use incident::{Incident, IncidentKey};
+pub use incident::{Incident, IncidentKey, short_digest};
 pub use path::FieldPath;
 pub use remediation::{FieldChange, Remediation};
 pub use verdict::{RiskFactor, RiskLevel, RiskScore, Validation, Verdict, Violation};

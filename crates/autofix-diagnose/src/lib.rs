@@ -89,6 +89,7 @@ impl RuleDiagnoser {
             remediation,
             escalation_reason,
             diagnoser: format!("rules/{name}"),
+            attempts: Vec::new(),
         };
         let firing = evidence
             .alerts

@@ -7,16 +7,29 @@
 //! `<!-- autofix:incident=<key> -->` in its body and the label [`ESCALATION_LABEL`]; the open issue
 //! with that label and marker is updated instead of opening a second.
 //!
+//! A new pull request is opened as a draft when asked (GitHub's REST API cannot change the draft
+//! state later, so updates leave it), and its reviewers are requested once, right after
+//! creation; a refused review request (422, e.g. a reviewer who is not a collaborator) is logged
+//! and does not fail the pull request. Declined pull requests are the closed ones for the head
+//! and base whose `merged_at` is empty.
+//!
+//! Authentication is a token or a GitHub App ([`GithubAuth`], module `auth`).
+//!
 //! Rate limits: 403/429 answers with `Retry-After` or `x-ratelimit-reset` (or a "secondary rate
 //! limit" message) are retried after the given wait; 5xx and transport failures are retried with
 //! exponential backoff and jitter; other 4xx fail at once. Retries and waits are bounded by
 //! [`RetryPolicy`].
 
-use crate::{Escalation, EscalationRecord, Forge, ForgeError, PrRecord, PullRequest};
+mod auth;
+
+pub use auth::GithubAuth;
+
+use crate::{DeclinedPr, Escalation, EscalationRecord, Forge, ForgeError, PrRecord, PullRequest};
 use async_trait::async_trait;
+use auth::Credentials;
 use octocrab::Octocrab;
 use octocrab::params::State;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use std::fmt;
 use std::future::Future;
 use std::path::Path;
@@ -53,8 +66,8 @@ pub struct GithubConfig {
     pub owner: String,
     /// Repository name.
     pub repo: String,
-    /// Personal access token or installation token; never logged (its `Debug` is redacted).
-    pub token: SecretString,
+    /// A token or a GitHub App; never logged (its `Debug` is redacted).
+    pub auth: GithubAuth,
     /// API root: `https://api.github.com`, `https://<host>/api/v3` for GitHub Enterprise, or a
     /// test server.
     pub base_uri: String,
@@ -63,12 +76,34 @@ pub struct GithubConfig {
 }
 
 impl GithubConfig {
-    /// A configuration for github.com with the default retry policy.
+    /// A configuration for github.com acting with a token, with the default retry policy.
     pub fn new(owner: impl Into<String>, repo: impl Into<String>, token: SecretString) -> Self {
         GithubConfig {
             owner: owner.into(),
             repo: repo.into(),
-            token,
+            auth: GithubAuth::Token(token),
+            base_uri: "https://api.github.com".into(),
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// A configuration for github.com acting as a GitHub App (RSA private key in PEM), with the
+    /// default retry policy; the installation is looked up from the repository when `None`.
+    pub fn app(
+        owner: impl Into<String>,
+        repo: impl Into<String>,
+        app_id: u64,
+        private_key: SecretString,
+        installation_id: Option<u64>,
+    ) -> Self {
+        GithubConfig {
+            owner: owner.into(),
+            repo: repo.into(),
+            auth: GithubAuth::App {
+                app_id,
+                private_key,
+                installation_id,
+            },
             base_uri: "https://api.github.com".into(),
             retry: RetryPolicy::default(),
         }
@@ -109,12 +144,26 @@ impl GithubConfig {
         }
         Ok(SecretString::from(text.trim()))
     }
+
+    /// Reads a GitHub App private key (PEM) from a file.
+    pub fn private_key_from_file(path: &Path) -> Result<SecretString, ForgeError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ForgeError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if !text.contains("-----BEGIN") || !text.contains("PRIVATE KEY-----") {
+            return Err(ForgeError::GithubConfig {
+                reason: format!("{} does not hold a PEM private key", path.display()),
+            });
+        }
+        Ok(SecretString::from(text.trim()))
+    }
 }
 
 /// Publishes pull requests and escalation issues to one GitHub repository.
 #[derive(Clone)]
 pub struct GithubForge {
-    client: Octocrab,
+    credentials: Credentials,
     owner: String,
     repo: String,
     base_uri: String,
@@ -214,21 +263,13 @@ fn marker(key: &str) -> String {
 }
 
 impl GithubForge {
-    /// Builds the client. Installs rustls' ring provider as the process default if none is.
+    /// Builds the client; with a GitHub App, checks the key (no request is made yet). Installs
+    /// rustls' ring provider as the process default if none is.
     pub fn new(config: GithubConfig) -> Result<GithubForge, ForgeError> {
         // Several rustls providers may be compiled into the binary; rustls then needs one chosen.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let config_error = |reason: String| ForgeError::GithubConfig { reason };
-        let client = Octocrab::builder()
-            .base_uri(config.base_uri.as_str())
-            .map_err(|e| config_error(format!("invalid base URI {}: {e}", config.base_uri)))?
-            .personal_token(config.token.expose_secret().to_string())
-            .set_connect_timeout(Some(Duration::from_secs(10)))
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .build()
-            .map_err(|e| config_error(format!("cannot build the GitHub client: {e}")))?;
         Ok(GithubForge {
-            client,
+            credentials: Credentials::new(&config)?,
             owner: config.owner,
             repo: config.repo,
             base_uri: config.base_uri,
@@ -286,33 +327,63 @@ impl GithubForge {
         }
     }
 
-    async fn find_open_pr(&self, pr: &PullRequest) -> Result<Option<(u64, String)>, ForgeError> {
-        let head = format!("{}:{}", self.owner, pr.head);
+    async fn find_open_pr(
+        &self,
+        client: &Octocrab,
+        pr: &PullRequest,
+    ) -> Result<Option<(u64, String)>, ForgeError> {
         let found = self
-            .call("list pull requests", || async {
-                let page = self
-                    .client
-                    .pulls(&self.owner, &self.repo)
-                    .list()
-                    .state(State::Open)
-                    .head(head.clone())
-                    .base(pr.base.clone())
-                    .per_page(100u8)
-                    .send()
-                    .await?;
-                self.client.all_pages(page).await
-            })
-            .await
-            .map_err(ForgeError::from)?;
+            .list_pulls(
+                client,
+                "list pull requests",
+                State::Open,
+                &pr.head,
+                &pr.base,
+            )
+            .await?;
         Ok(found
             .into_iter()
-            .find(|p| p.head.ref_field == pr.head && p.base.ref_field == pr.base)
+            .next()
             .map(|p| (p.number, url_of(p.html_url.as_ref(), &p.url))))
     }
 
-    async fn update_pr(&self, number: u64, pr: &PullRequest) -> Result<(), ForgeError> {
+    /// The pull requests in `state` from `head` into `base`, newest first.
+    async fn list_pulls(
+        &self,
+        client: &Octocrab,
+        operation: &'static str,
+        state: State,
+        head: &str,
+        base: &str,
+    ) -> Result<Vec<octocrab::models::pulls::PullRequest>, ForgeError> {
+        let head_filter = format!("{}:{head}", self.owner);
+        let mut found = self
+            .call(operation, || async {
+                let page = client
+                    .pulls(&self.owner, &self.repo)
+                    .list()
+                    .state(state)
+                    .head(head_filter.clone())
+                    .base(base)
+                    .per_page(100u8)
+                    .send()
+                    .await?;
+                client.all_pages(page).await
+            })
+            .await?;
+        found.retain(|p| p.head.ref_field == head && p.base.ref_field == base);
+        found.sort_by_key(|p| std::cmp::Reverse(p.number));
+        Ok(found)
+    }
+
+    async fn update_pr(
+        &self,
+        client: &Octocrab,
+        number: u64,
+        pr: &PullRequest,
+    ) -> Result<(), ForgeError> {
         self.call("update pull request", || async {
-            self.client
+            client
                 .pulls(&self.owner, &self.repo)
                 .update(number)
                 .title(pr.title.clone())
@@ -321,18 +392,55 @@ impl GithubForge {
                 .await
         })
         .await?;
-        self.set_labels(number, &pr.labels).await
+        self.set_labels(client, number, &pr.labels).await
     }
 
-    async fn set_labels(&self, number: u64, labels: &[String]) -> Result<(), ForgeError> {
+    async fn set_labels(
+        &self,
+        client: &Octocrab,
+        number: u64,
+        labels: &[String],
+    ) -> Result<(), ForgeError> {
         self.call("set labels", || async {
-            self.client
+            client
                 .issues(&self.owner, &self.repo)
                 .replace_all_labels(number, labels)
                 .await
         })
         .await?;
         Ok(())
+    }
+
+    /// Asks for the reviews of a new pull request. A failure only loses the request, so it is
+    /// logged rather than failing a pull request that exists (a retry would update it, not
+    /// request again).
+    async fn request_reviewers(&self, client: &Octocrab, number: u64, pr: &PullRequest) {
+        if pr.reviewers.is_empty() && pr.team_reviewers.is_empty() {
+            return;
+        }
+        let route = format!(
+            "/repos/{}/{}/pulls/{number}/requested_reviewers",
+            self.owner, self.repo
+        );
+        let body = serde_json::json!({
+            "reviewers": pr.reviewers,
+            "team_reviewers": pr.team_reviewers,
+        });
+        let requested = self
+            .call("request reviewers", || {
+                client.post::<_, octocrab::models::pulls::PullRequest>(&route, Some(&body))
+            })
+            .await;
+        if let Err(error) = requested {
+            let error = ForgeError::from(error);
+            tracing::warn!(
+                number,
+                reviewers = ?pr.reviewers,
+                team_reviewers = ?pr.team_reviewers,
+                %error,
+                "GitHub refused the review request; the pull request stays open without it"
+            );
+        }
     }
 }
 
@@ -375,8 +483,9 @@ impl From<CallError> for ForgeError {
 #[async_trait]
 impl Forge for GithubForge {
     async fn open_or_update_pr(&self, pr: &PullRequest) -> Result<PrRecord, ForgeError> {
-        if let Some((number, url)) = self.find_open_pr(pr).await? {
-            self.update_pr(number, pr).await?;
+        let client = self.api().await?;
+        if let Some((number, url)) = self.find_open_pr(&client, pr).await? {
+            self.update_pr(&client, number, pr).await?;
             return Ok(PrRecord {
                 number,
                 url,
@@ -385,10 +494,11 @@ impl Forge for GithubForge {
         }
         let created = self
             .call("create pull request", || async {
-                self.client
+                client
                     .pulls(&self.owner, &self.repo)
                     .create(pr.title.clone(), pr.head.clone(), pr.base.clone())
                     .body(pr.body.clone())
+                    .draft(pr.draft)
                     .send()
                     .await
             })
@@ -396,7 +506,8 @@ impl Forge for GithubForge {
         match created {
             Ok(created) => {
                 let number = created.number;
-                self.set_labels(number, &pr.labels).await?;
+                self.set_labels(&client, number, &pr.labels).await?;
+                self.request_reviewers(&client, number, pr).await;
                 Ok(PrRecord {
                     number,
                     url: url_of(created.html_url.as_ref(), &created.url),
@@ -405,10 +516,10 @@ impl Forge for GithubForge {
             }
             Err(error) if is_already_exists(&error.failure) => {
                 // Another replica or an earlier attempt whose answer was lost opened it.
-                let Some((number, url)) = self.find_open_pr(pr).await? else {
+                let Some((number, url)) = self.find_open_pr(&client, pr).await? else {
                     return Err(error.into());
                 };
-                self.update_pr(number, pr).await?;
+                self.update_pr(&client, number, pr).await?;
                 Ok(PrRecord {
                     number,
                     url,
@@ -419,9 +530,32 @@ impl Forge for GithubForge {
         }
     }
 
+    async fn declined(&self, head: &str, base: &str) -> Result<Vec<DeclinedPr>, ForgeError> {
+        let client = self.api().await?;
+        let closed = self
+            .list_pulls(
+                &client,
+                "list closed pull requests",
+                State::Closed,
+                head,
+                base,
+            )
+            .await?;
+        Ok(closed
+            .into_iter()
+            .filter(|p| p.merged_at.is_none())
+            .map(|p| DeclinedPr {
+                number: p.number,
+                url: url_of(p.html_url.as_ref(), &p.url),
+                body: p.body.unwrap_or_default(),
+            })
+            .collect())
+    }
+
     async fn escalate(&self, escalation: &Escalation) -> Result<EscalationRecord, ForgeError> {
         // Issues have no server-side uniqueness: serialise this process's escalations.
         let _guard = self.escalations.lock().await;
+        let client = self.api().await?;
         let marker = marker(&escalation.key);
         let body = format!("{}\n\n{marker}\n", escalation.body.trim_end());
         let mut labels = escalation.labels.clone();
@@ -433,8 +567,7 @@ impl Forge for GithubForge {
         loop {
             let open = self
                 .call("list issues", || async {
-                    let page = self
-                        .client
+                    let page = client
                         .issues(&self.owner, &self.repo)
                         .list()
                         .state(State::Open)
@@ -442,7 +575,7 @@ impl Forge for GithubForge {
                         .per_page(100u8)
                         .send()
                         .await?;
-                    self.client.all_pages(page).await
+                    client.all_pages(page).await
                 })
                 .await?;
             let existing = open.into_iter().find(|i| {
@@ -451,7 +584,7 @@ impl Forge for GithubForge {
             if let Some(issue) = existing {
                 let number = issue.number;
                 self.call("update issue", || async {
-                    self.client
+                    client
                         .issues(&self.owner, &self.repo)
                         .update(number)
                         .title(&escalation.title)
@@ -469,8 +602,7 @@ impl Forge for GithubForge {
             }
             // Creating is not idempotent: after a failed attempt (whose issue may exist all the
             // same), look again before creating again.
-            let created = self
-                .client
+            let created = client
                 .issues(&self.owner, &self.repo)
                 .create(escalation.title.clone())
                 .body(body.clone())

@@ -36,6 +36,7 @@ fn pr(body: &str) -> PullRequest {
         title: "fix(shop/cart): raise memory limit 128Mi -> 256Mi (OOMKilled)".into(),
         body: body.into(),
         labels: vec!["autofix".into(), "risk/low".into(), "category/oom".into()],
+        ..PullRequest::default()
     }
 }
 
@@ -324,4 +325,159 @@ fn token_from_file_trims_and_is_redacted() {
     assert!(!format!("{token:?}").contains(TOKEN));
     std::fs::write(&path, "  \n").expect("write");
     assert!(GithubConfig::token_from_file(&path).is_err());
+}
+
+fn count(gh: &FakeGithub, method: &str, path: &str) -> usize {
+    gh.requests()
+        .iter()
+        .filter(|r| r.method == method && r.path == path)
+        .count()
+}
+
+#[tokio::test]
+async fn a_draft_pr_is_created_as_draft() {
+    let (gh, forge) = setup().await;
+    let mut draft = pr("x");
+    draft.draft = true;
+    forge.open_or_update_pr(&draft).await.expect("open");
+    let mut ready = pr("y");
+    ready.head = "autofix/other".into();
+    forge.open_or_update_pr(&ready).await.expect("open");
+    let pulls = gh.pulls("acme", "gitops");
+    assert!(pulls[0].draft);
+    assert!(!pulls[1].draft);
+}
+
+#[tokio::test]
+async fn reviewers_are_requested_once_on_creation() {
+    let (gh, forge) = setup().await;
+    let mut request = pr("first");
+    request.reviewers = vec!["alice".into(), "bob".into()];
+    request.team_reviewers = vec!["sre".into()];
+    let record = forge.open_or_update_pr(&request).await.expect("open");
+    assert!(record.created);
+    forge
+        .open_or_update_pr(&request)
+        .await
+        .expect("update without asking again");
+    let path = "/repos/acme/gitops/pulls/1/requested_reviewers";
+    assert_eq!(count(&gh, "POST", path), 1);
+    let asked = gh
+        .requests()
+        .into_iter()
+        .find(|r| r.path == path)
+        .expect("request");
+    assert_eq!(asked.status, 201);
+    assert_eq!(
+        asked.body,
+        Some(serde_json::json!({"reviewers": ["alice", "bob"], "team_reviewers": ["sre"]}))
+    );
+    let pulls = gh.pulls("acme", "gitops");
+    assert_eq!(pulls[0].requested_reviewers, ["alice", "bob"]);
+    assert_eq!(pulls[0].requested_teams, ["sre"]);
+    // No reviewers, no request.
+    let mut other = pr("x");
+    other.head = "autofix/other".into();
+    forge.open_or_update_pr(&other).await.expect("open");
+    assert_eq!(
+        count(
+            &gh,
+            "POST",
+            "/repos/acme/gitops/pulls/2/requested_reviewers"
+        ),
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_refused_reviewer_does_not_fail_the_pr() {
+    let (gh, forge) = setup().await;
+    gh.set_collaborators("acme", "gitops", &["alice"]);
+    let mut request = pr("x");
+    request.reviewers = vec!["mallory".into()];
+    let record = forge.open_or_update_pr(&request).await.expect("open");
+    assert!(record.created);
+    let statuses: Vec<u16> = gh
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/requested_reviewers"))
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(statuses, [422]);
+    let pulls = gh.pulls("acme", "gitops");
+    assert_eq!(pulls.len(), 1);
+    assert_eq!(pulls[0].state, "open");
+    assert!(pulls[0].requested_reviewers.is_empty());
+    assert_eq!(pulls[0].labels, ["autofix", "risk/low", "category/oom"]);
+}
+
+#[tokio::test]
+async fn declined_lists_closed_unmerged_prs_only() {
+    let (gh, forge) = setup().await;
+    let head = "autofix/shop-cart-oom";
+    assert!(forge.declined(head, "main").await.expect("none").is_empty());
+    let first = forge
+        .open_or_update_pr(&pr("declined one"))
+        .await
+        .expect("open");
+    gh.close_pull("acme", "gitops", first.number);
+    let second = forge
+        .open_or_update_pr(&pr("merged one"))
+        .await
+        .expect("open");
+    gh.merge_pull("acme", "gitops", second.number);
+    let third = forge
+        .open_or_update_pr(&pr("declined two"))
+        .await
+        .expect("open");
+    gh.close_pull("acme", "gitops", third.number);
+    forge
+        .open_or_update_pr(&pr("still open"))
+        .await
+        .expect("open");
+    let mut elsewhere = pr("other head");
+    elsewhere.head = "autofix/other".into();
+    let other = forge.open_or_update_pr(&elsewhere).await.expect("open");
+    gh.close_pull("acme", "gitops", other.number);
+
+    let declined = forge.declined(head, "main").await.expect("declined");
+    let seen: Vec<(u64, &str)> = declined
+        .iter()
+        .map(|d| (d.number, d.body.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (third.number, "declined two"),
+            (first.number, "declined one")
+        ]
+    );
+    assert!(
+        declined[0]
+            .url
+            .ends_with(&format!("/acme/gitops/pull/{}", third.number))
+    );
+    assert!(
+        forge
+            .declined(head, "release")
+            .await
+            .expect("none")
+            .is_empty()
+    );
+    let list = gh
+        .requests()
+        .into_iter()
+        .rfind(|r| r.method == "GET" && r.path == PULLS)
+        .expect("list");
+    assert!(
+        list.query.as_deref().unwrap_or("").contains("state=closed"),
+        "{list:?}"
+    );
+}
+
+#[tokio::test]
+async fn git_token_with_a_token_is_that_token() {
+    let (_gh, forge) = setup().await;
+    let token = forge.git_token().await.expect("token");
+    assert_eq!(secrecy::ExposeSecret::expose_secret(&token), TOKEN);
 }

@@ -47,6 +47,7 @@ fn pr(head: &str, body: &str) -> PullRequest {
         title: format!("fix: {head}"),
         body: body.to_string(),
         labels: vec!["autofix".to_string(), "risk/low".to_string()],
+        ..PullRequest::default()
     }
 }
 
@@ -231,6 +232,9 @@ async fn records_read_back_from_disk() {
             title: "fix: autofix/shop/cart".to_string(),
             body: "## Why\n\nOOMKilled.\n".to_string(),
             labels: vec!["autofix".to_string(), "risk/low".to_string()],
+            draft: false,
+            reviewers: Vec::new(),
+            team_reviewers: Vec::new(),
             created_at: "2023-11-14T22:13:20Z".to_string(),
             updated_at: "2023-11-14T22:13:20Z".to_string(),
         }]
@@ -263,6 +267,98 @@ async fn a_closed_record_is_not_reused() {
         .expect("reopen");
     assert_eq!((reopened.number, reopened.created), (2, true));
     assert_eq!(fx.read("pulls/1/body.md"), "one");
+}
+
+impl Fixture {
+    /// Sets the state of a pull request record by hand, as a human would.
+    fn set_pull_state(&self, number: u64, state: &str) {
+        let path = self.forge.dir().join(format!("pulls/{number}/pr.json"));
+        let json = fs::read_to_string(&path)
+            .expect("record")
+            .replace("\"state\": \"open\"", &format!("\"state\": \"{state}\""));
+        fs::write(path, json).expect("set state by hand");
+    }
+}
+
+#[tokio::test]
+async fn declined_lists_closed_unmerged_pulls_newest_first() {
+    let fx = Fixture::new();
+    for (body, state) in [
+        ("first", "closed"),
+        ("merged", "merged"),
+        ("second", "closed"),
+    ] {
+        let record = fx
+            .forge
+            .open_or_update_pr(&pr("autofix/cart", body))
+            .await
+            .expect("create");
+        fx.set_pull_state(record.number, state);
+    }
+    // Neither an open one, nor one for another head or base, is declined.
+    fx.forge
+        .open_or_update_pr(&pr("autofix/cart", "open"))
+        .await
+        .expect("create");
+    let other = fx
+        .forge
+        .open_or_update_pr(&pr("autofix/api", "elsewhere"))
+        .await
+        .expect("create");
+    fx.set_pull_state(other.number, "closed");
+
+    let declined = fx
+        .forge
+        .declined("autofix/cart", "main")
+        .await
+        .expect("declined");
+    let seen: Vec<(u64, &str)> = declined
+        .iter()
+        .map(|d| (d.number, d.body.as_str()))
+        .collect();
+    assert_eq!(seen, [(3, "second"), (1, "first")]);
+    assert_eq!(
+        declined[0].url,
+        format!("file://{}", fx.forge.dir().join("pulls/3").display())
+    );
+    assert!(
+        fx.forge
+            .declined("autofix/cart", "release")
+            .await
+            .expect("declined")
+            .is_empty()
+    );
+    // A merged record takes no more updates either.
+    let pulls = fx.forge.list_pulls().expect("list");
+    assert_eq!(pulls[1].state, RecordState::Merged);
+    assert_eq!(pulls[1].body, "merged");
+}
+
+#[tokio::test]
+async fn draft_and_reviewers_are_kept_and_old_records_still_read() {
+    let fx = Fixture::new();
+    let mut request = pr("autofix/cart", "x");
+    request.draft = true;
+    request.reviewers = vec!["alice".into()];
+    request.team_reviewers = vec!["sre".into()];
+    fx.forge.open_or_update_pr(&request).await.expect("create");
+    let stored = &fx.forge.list_pulls().expect("list")[0];
+    assert!(stored.draft);
+    assert_eq!(stored.reviewers, ["alice"]);
+    assert_eq!(stored.team_reviewers, ["sre"]);
+
+    // A record written before drafts and reviewers existed.
+    let path = fx.forge.dir().join("pulls/1/pr.json");
+    let mut old: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&path).expect("read")).expect("json");
+    let fields = old.as_object_mut().expect("object");
+    for field in ["draft", "reviewers", "team_reviewers"] {
+        fields.remove(field).expect(field);
+    }
+    fs::write(&path, old.to_string()).expect("write");
+    let stored = &fx.forge.list_pulls().expect("list")[0];
+    assert!(!stored.draft);
+    assert!(stored.reviewers.is_empty() && stored.team_reviewers.is_empty());
 }
 
 #[tokio::test]

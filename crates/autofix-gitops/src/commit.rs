@@ -121,6 +121,7 @@ pub fn commit_fix(work_tree: &Path, fix: &FixCommit<'_>) -> Result<CommitOutcome
         source,
     };
     let tree = repo.find_tree(built.tree).map_err(commit_err)?;
+    clear_stale_lock(&repo, &refname);
     let commit = repo
         .commit(
             None,
@@ -148,7 +149,7 @@ pub fn commit_fix(work_tree: &Path, fix: &FixCommit<'_>) -> Result<CommitOutcome
 }
 
 /// `refs/heads/<branch>`, when that is a valid branch ref.
-fn branch_ref(branch: &str) -> Result<String, GitopsError> {
+pub(crate) fn branch_ref(branch: &str) -> Result<String, GitopsError> {
     let invalid = |reason| GitopsError::InvalidBranch {
         branch: branch.to_string(),
         reason,
@@ -164,6 +165,20 @@ fn branch_ref(branch: &str) -> Result<String, GitopsError> {
         return Err(invalid("not a valid git ref name"));
     }
     Ok(refname)
+}
+
+/// Removes the branch ref's lock file left by a process killed while it updated the ref: without
+/// this, every later update fails until someone deletes it by hand. The caller owns the branch
+/// (the service leases each workload to one worker; a remote clone is held by one run), so a
+/// lock present before this update starts has no live writer.
+fn clear_stale_lock(repo: &git2::Repository, refname: &str) {
+    let lock = repo.commondir().join(format!("{refname}.lock"));
+    if lock.is_file() {
+        tracing::warn!(lock = %lock.display(), "removing a stale ref lock left by a killed process");
+        if let Err(e) = std::fs::remove_file(&lock) {
+            tracing::warn!(lock = %lock.display(), error = %e, "cannot remove the stale ref lock");
+        }
+    }
 }
 
 /// Points the branch at `commit`, refusing to overwrite it if it moved since it was read.

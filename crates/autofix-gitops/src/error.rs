@@ -1,9 +1,10 @@
-//! What can fail while reading the base branch or committing a fix.
+//! What can fail while reading the base branch, committing a fix or talking to the remote.
 
 use std::path::PathBuf;
 
-/// A failure of [`commit_fix`](crate::commit_fix) or [`read_base_file`](crate::read_base_file),
-/// naming the repository, branch or file it concerns.
+/// A failure of [`commit_fix`](crate::commit_fix), [`read_base_file`](crate::read_base_file) or
+/// a [`Mirror`](crate::Mirror) operation, naming the repository, URL, branch or file it concerns.
+/// URLs are shown without credentials.
 #[derive(Debug, thiserror::Error)]
 pub enum GitopsError {
     /// The work tree is not a git repository, or it cannot be opened.
@@ -134,5 +135,75 @@ pub enum GitopsError {
     NothingToCommit {
         /// The fix branch.
         branch: String,
+    },
+    /// The mirror directory cannot be prepared (removing a stale clone, creating the repository,
+    /// pointing the base branch or checking it out).
+    #[error("cannot prepare the mirror of {url} at {}", path.display())]
+    Mirror {
+        /// The mirror directory.
+        path: PathBuf,
+        /// The remote URL, without credentials.
+        url: String,
+        /// What failed.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Fetching from the remote failed (network, protocol or a missing repository).
+    #[error("cannot fetch from {url}")]
+    Fetch {
+        /// The remote URL, without credentials.
+        url: String,
+        /// What libgit2 reported.
+        #[source]
+        source: git2::Error,
+    },
+    /// The remote refused the credentials, or asked for some when none are configured.
+    #[error("authentication to {url} failed; check the token or key")]
+    Auth {
+        /// The remote URL, without credentials.
+        url: String,
+        /// What libgit2 reported (never the secret).
+        #[source]
+        source: git2::Error,
+    },
+    /// The base branch does not exist on the remote.
+    #[error("the base branch {base} does not exist on {url}")]
+    BaseMissing {
+        /// The remote URL, without credentials.
+        url: String,
+        /// The base branch.
+        base: String,
+    },
+    /// The fix could not be rebuilt on the moved base (reading the commits or writing the new
+    /// one failed; conflicts are a [`PushOutcome`](crate::PushOutcome), not an error).
+    #[error("cannot rebuild branch {branch} on the new base")]
+    Rebase {
+        /// The fix branch.
+        branch: String,
+        /// What libgit2 reported.
+        #[source]
+        source: git2::Error,
+    },
+    /// Pushing the branch failed for another reason than a rejected ref.
+    #[error("cannot push branch {branch} to {url}")]
+    Push {
+        /// The remote URL, without credentials.
+        url: String,
+        /// The fix branch.
+        branch: String,
+        /// What libgit2 reported.
+        #[source]
+        source: git2::Error,
+    },
+    /// The remote kept rejecting the branch update (a hook, branch protection or a branch that
+    /// kept moving), after the retries.
+    #[error("{url} rejected the update of branch {branch}: {message}")]
+    PushRejected {
+        /// The remote URL, without credentials.
+        url: String,
+        /// The fix branch.
+        branch: String,
+        /// The remote's reason.
+        message: String,
     },
 }

@@ -491,3 +491,26 @@ fn git_dir_is_the_repositorys_git_directory() {
         fx.path().join(".git").canonicalize().expect("canonical")
     );
 }
+
+/// A process killed while updating the branch ref leaves `<ref>.lock` behind; the next commit
+/// must not fail on it forever.
+#[test]
+fn a_lock_left_by_a_killed_process_does_not_block_the_branch() {
+    let f = Fixture::new();
+    f.fix(&[(DEPLOYMENT, "kind: Deployment\nmemory: 256Mi\n")])
+        .expect("first fix");
+    let lock = f
+        .path()
+        .join(".git/refs/heads")
+        .join(format!("{BRANCH}.lock"));
+    fs::write(&lock, "0000000000000000000000000000000000000000\n").expect("plant lock");
+    let outcome = f
+        .fix(&[(DEPLOYMENT, "kind: Deployment\nmemory: 512Mi\n")])
+        .expect("the stale lock is cleared");
+    assert!(outcome.created);
+    assert!(!lock.exists());
+    assert_eq!(
+        f.file_on(BRANCH, DEPLOYMENT),
+        "kind: Deployment\nmemory: 512Mi\n"
+    );
+}

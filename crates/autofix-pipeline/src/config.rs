@@ -6,9 +6,11 @@ use autofix_policy::{PolicyConfig, RiskConfig};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+mod gitops;
 mod server;
 mod tracking;
 
+pub use gitops::{ForgeKind, GitAuthConfig, GithubSettings, GitopsConfig, RepoMapping};
 pub use server::{AuthConfig, ServerConfig, TlsConfig};
 pub use tracking::TrackingConfig;
 
@@ -24,6 +26,10 @@ pub struct Config {
     pub rules: RulesConfig,
     /// How fixes are committed.
     pub git: GitConfig,
+    /// Remote GitOps repositories, by cluster and namespace.
+    pub gitops: GitopsConfig,
+    /// GitHub access for pull requests, issues and pushes.
+    pub github: GithubSettings,
     /// The long-running service (`autofix serve`).
     pub server: ServerConfig,
     /// MLflow tracking of every run.
@@ -147,6 +153,30 @@ pub enum ConfigError {
         /// The value given.
         value: f64,
     },
+    /// A `[[gitops.repos]]` entry cannot be used.
+    #[error("config file {path}: [[gitops.repos]] entry {index} (url {url:?}): `{field}` {reason}")]
+    Gitops {
+        /// The file.
+        path: String,
+        /// The entry's position, from 1.
+        index: usize,
+        /// Its URL.
+        url: String,
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A `[github]` value cannot be used.
+    #[error("config file {path}: [github] `{field}` {reason}")]
+    Github {
+        /// The file.
+        path: String,
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
     /// A `[server]` value is out of range.
     #[error("config file {path}: [server] `{field}` {reason}")]
     Server {
@@ -244,6 +274,25 @@ impl Config {
                 field,
                 reason,
             })?;
+        config
+            .github
+            .check()
+            .map_err(|(field, reason)| ConfigError::Github {
+                path: origin.to_string(),
+                field,
+                reason,
+            })?;
+        let github = config.github.has_credentials();
+        for (i, repo) in config.gitops.repos.iter().enumerate() {
+            repo.check(github)
+                .map_err(|(field, reason)| ConfigError::Gitops {
+                    path: origin.to_string(),
+                    index: i + 1,
+                    url: repo.url.clone(),
+                    field,
+                    reason,
+                })?;
+        }
         Ok(config)
     }
 
@@ -319,5 +368,14 @@ mod tests {
         assert!(err.to_string().contains("workers"), "{err}");
         let err = Config::parse("[server.auth]\ntoken = \"x\"\n", "x.toml").unwrap_err();
         assert!(err.to_string().contains("token"), "{err}");
+        let err = Config::parse(
+            "[[gitops.repos]]\nurl = \"https://github.com/acme/gitops\"\nforge = \"github\"\n",
+            "x.toml",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("entry 1"), "{err}");
+        assert!(err.to_string().contains("[github]"), "{err}");
+        let err = Config::parse("[github]\napp_id = 7\n", "x.toml").unwrap_err();
+        assert!(err.to_string().contains("private_key_file"), "{err}");
     }
 }

@@ -6,27 +6,30 @@
 //! score), and **publish** (a commit on the incident's branch and a pull request, or an
 //! escalation). Each external system sits behind a seam passed in by the caller.
 //!
-//! Layout: `config.rs` (the config file), `text.rs` (PR, escalation and commit wording),
+//! Layout: `config.rs` (the config file), `target.rs` (the local work tree or the remote
+//! repositories an incident's fix goes to), `text.rs` (PR, escalation and commit wording),
 //! `report.rs` (the run's result, as printed with `--json`).
 
 pub mod config;
 pub mod report;
+mod target;
 pub mod text;
 
 pub use config::Config;
 pub use report::RunReport;
+pub use target::{GitAuth, Route, Target};
 
 use autofix_cluster::{ClusterError, EvidenceSource};
-use autofix_core::{Action, Diagnosis, Evidence, Incident, IncidentKey, Validation, Verdict};
+use autofix_core::{Action, Diagnosis, Evidence, Incident, IncidentKey, Verdict};
 use autofix_diagnose::{DiagnoseError, Diagnoser};
-use autofix_forge::{Escalation, Forge, ForgeError, PullRequest};
-use autofix_gitops::{FixCommit, GitopsError};
+use autofix_forge::{Escalation, ForgeError, PullRequest};
+use autofix_gitops::{FixCommit, GitopsError, PushOutcome};
 use autofix_policy::{EditedFile, RiskInput, ValidationInput};
-use autofix_remedy::{FileEdit, GitopsRepo, Located, RemedyError};
-use report::{ChangedFile, PublishedText, ReportedChange};
+use autofix_remedy::{FileEdit, GitopsRepo, Located, RemedyError, Scope};
+use report::{ChangedFile, PublishedText};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
+use target::Workspace;
 
 /// Why a run failed. Bad input (a broken snapshot or GitOps file) is told apart from faults.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +57,24 @@ pub enum PipelineError {
     /// The forge refused the pull request or escalation.
     #[error(transparent)]
     Forge(#[from] ForgeError),
+    /// No `[[gitops.repos]]` entry takes incidents of this cluster and namespace.
+    #[error(
+        "no [[gitops.repos]] entry takes incidents of namespace `{namespace}` on cluster `{cluster}`"
+    )]
+    NoRepository {
+        /// The incident's cluster.
+        cluster: String,
+        /// The workload's namespace.
+        namespace: String,
+    },
+    /// Credentials named in the config cannot be read.
+    #[error("cannot read {what}: {reason}")]
+    Credentials {
+        /// Which credentials.
+        what: String,
+        /// Why.
+        reason: String,
+    },
     /// A blocking task panicked or was cancelled.
     #[error("background task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -64,7 +85,10 @@ impl PipelineError {
     pub fn is_bad_input(&self) -> bool {
         match self {
             PipelineError::Evidence(e) => !matches!(e, ClusterError::Io { .. }),
-            PipelineError::Remedy(_) | PipelineError::Dirty { .. } => true,
+            PipelineError::Remedy(_)
+            | PipelineError::Dirty { .. }
+            | PipelineError::NoRepository { .. }
+            | PipelineError::Credentials { .. } => true,
             PipelineError::Git(e) => matches!(
                 e,
                 GitopsError::Open { .. }
@@ -92,10 +116,8 @@ pub struct Pipeline {
     pub source: Arc<dyn EvidenceSource>,
     /// Who diagnoses.
     pub diagnoser: Arc<dyn Diagnoser>,
-    /// Where pull requests and escalations go.
-    pub forge: Arc<dyn Forge>,
-    /// The GitOps work tree; its checked-out branch is the base of fix branches.
-    pub gitops: PathBuf,
+    /// The GitOps repositories fixes go to, and where pull requests and escalations go.
+    pub target: Target,
     /// Settings.
     pub config: Config,
 }
@@ -124,9 +146,23 @@ impl Pipeline {
             workload: diagnosis.workload.clone(),
             category: diagnosis.category,
         };
+        if diagnosis.action == Action::None {
+            let mut report = RunReport::new(&key, &diagnosis, None);
+            report.stage_ms = clock.laps;
+            return Ok(report);
+        }
 
+        // A remote repository is fetched (and held for this run) only when there is a fix.
+        let workspace = self
+            .target
+            .checkout(
+                &evidence.cluster,
+                &diagnosis.workload.namespace,
+                diagnosis.action == Action::Pr,
+            )
+            .await?;
         let plan = match diagnosis.action {
-            Action::Pr => match self.remedy(&evidence, &diagnosis)? {
+            Action::Pr => match self.remedy(&workspace, &evidence, &diagnosis)? {
                 Ok(plan) => Some(plan),
                 Err(reason) => {
                     diagnosis = diagnosis.escalate(reason);
@@ -140,26 +176,43 @@ impl Pipeline {
         let verdict = plan
             .as_ref()
             .map(|plan| self.judge(&evidence, &diagnosis, plan));
-        if let Some(v) = verdict.as_ref().filter(|v| !v.validation.passed) {
-            let broken: Vec<String> = v
+        if let Some(reason) = verdict.as_ref().and_then(|v| self.refusal(v)) {
+            diagnosis = diagnosis.escalate(reason);
+        }
+        clock.lap("validate");
+
+        let mut report = self
+            .publish(
+                &workspace, &key, &evidence, diagnosis, plan, verdict, run_link,
+            )
+            .await?;
+        clock.lap("publish");
+        report.stage_ms = clock.laps;
+        Ok(report)
+    }
+
+    /// Why a judged fix must not be proposed: it breaks validation, or its risk is at or above
+    /// the block threshold.
+    fn refusal(&self, verdict: &Verdict) -> Option<String> {
+        if !verdict.validation.passed {
+            let broken: Vec<String> = verdict
                 .validation
                 .violations
                 .iter()
                 .map(ToString::to_string)
                 .collect();
-            diagnosis = diagnosis.escalate(format!(
+            return Some(format!(
                 "The derived fix breaks validation, so it is not proposed: {}",
                 broken.join("; ")
             ));
         }
-        clock.lap("validate");
-
-        let mut report = self
-            .publish(&key, diagnosis, plan, verdict, run_link)
-            .await?;
-        clock.lap("publish");
-        report.stage_ms = clock.laps;
-        Ok(report)
+        let block_at = self.config.risk.block_at;
+        (verdict.risk.score >= block_at).then(|| {
+            format!(
+                "The derived fix scores risk {:.2}, at or above the block threshold {block_at:.2}, so it is not proposed.",
+                verdict.risk.score
+            )
+        })
     }
 
     /// Applies the namespace and kind allow-lists: outside them, diagnose but never change.
@@ -184,15 +237,17 @@ impl Pipeline {
     /// Locates and edits the GitOps files. `Ok(Err(reason))`: the fix cannot be placed, escalate.
     fn remedy(
         &self,
+        workspace: &Workspace,
         evidence: &Evidence,
         diagnosis: &Diagnosis,
     ) -> Result<Result<Plan, String>, PipelineError> {
         let Some(remediation) = &diagnosis.remediation else {
             return Ok(Err("The diagnosis carries no remediation.".into()));
         };
-        let repo = GitopsRepo::load(&self.gitops).map_err(PipelineError::Remedy)?;
+        let repo = GitopsRepo::load(&workspace.work_tree).map_err(PipelineError::Remedy)?;
+        let scope = Scope::from_markers(workspace.path.clone(), &evidence.workload_object);
         let placed = repo
-            .locate_any(&evidence.cluster, &diagnosis.workload)
+            .locate_in(&evidence.cluster, &diagnosis.workload, &scope)
             .and_then(|located| match located {
                 Located::Manifests(sources) => {
                     let edits = autofix_remedy::plan_edits(&repo, &sources, remediation)?;
@@ -234,11 +289,11 @@ impl Pipeline {
             }
         };
         for edit in &plan.edits {
-            let committed = autofix_gitops::read_base_file(&self.gitops, &edit.file)?;
+            let committed = autofix_gitops::read_base_file(&workspace.work_tree, &edit.file)?;
             if committed.as_deref() != Some(edit.before.as_str()) {
                 return Err(PipelineError::Dirty {
                     file: edit.file.clone(),
-                    repo: self.gitops.display().to_string(),
+                    repo: workspace.work_tree.display().to_string(),
                 });
             }
         }
@@ -283,26 +338,18 @@ impl Pipeline {
         Verdict { validation, risk }
     }
 
-    /// Commits and opens (or updates) the pull request, or records the escalation.
+    /// Commits, pushes and opens (or updates) the pull request, or records the escalation.
+    #[allow(clippy::too_many_arguments)]
     async fn publish(
         &self,
+        workspace: &Workspace,
         key: &IncidentKey,
+        evidence: &Evidence,
         diagnosis: Diagnosis,
         plan: Option<Plan>,
         verdict: Option<Verdict>,
         run_link: Option<&str>,
     ) -> Result<RunReport, PipelineError> {
-        let changes: Vec<ReportedChange> = diagnosis
-            .remediation
-            .iter()
-            .flat_map(|r| &r.changes)
-            .map(|c| ReportedChange {
-                path: c.path.to_string(),
-                from: c.from.clone().unwrap_or(serde_json::Value::Null),
-                to: c.to.clone(),
-                reason: c.reason.clone(),
-            })
-            .collect();
         let files: Vec<ChangedFile> = plan
             .iter()
             .flat_map(|p| &p.edits)
@@ -312,126 +359,241 @@ impl Pipeline {
                 after: e.after.clone(),
             })
             .collect();
-        let mut report = RunReport {
-            incident: key.short_hash(),
-            cluster: key.cluster.clone(),
-            category: diagnosis.category,
-            action: diagnosis.action,
-            workload: diagnosis.workload.clone(),
-            container: diagnosis.container.clone(),
-            summary: diagnosis.summary.clone(),
-            confidence: diagnosis.confidence,
-            diagnoser: diagnosis.diagnoser.clone(),
-            evidence: diagnosis.evidence.clone(),
-            strategy: diagnosis.remediation.as_ref().map(|r| r.strategy.clone()),
-            changes: changes.clone(),
-            risk: verdict.as_ref().map(|v| v.risk.clone()),
-            validation: verdict
-                .as_ref()
-                .map(|v| v.validation.clone())
-                .unwrap_or_else(|| Validation::from_violations(Vec::new())),
-            escalation_reason: diagnosis.escalation_reason.clone(),
-            branch: None,
-            commit: None,
-            files_changed: Vec::new(),
-            pr: None,
-            escalation: None,
-            stage_ms: BTreeMap::new(),
-        };
+        let mut report = RunReport::new(key, &diagnosis, verdict.as_ref());
         match (diagnosis.action, plan, verdict) {
             (Action::Pr, Some(plan), Some(verdict)) => {
-                let strategy = report.strategy.clone().unwrap_or_default();
-                let title = text::title(&diagnosis, &changes, &strategy);
-                let message = text::commit_message(&title, &diagnosis, key);
-                let branch = key.branch_name();
-                let work_tree = self.gitops.clone();
-                let author = self.config.author();
-                let contents: Vec<(String, String)> = plan
-                    .edits
-                    .iter()
-                    .map(|e| (e.file.clone(), e.after.clone()))
-                    .collect();
-                let commit_branch = branch.clone();
-                let outcome = tokio::task::spawn_blocking(move || {
-                    autofix_gitops::commit_fix(
-                        &work_tree,
-                        &FixCommit {
-                            branch: &commit_branch,
-                            message: &message,
-                            files: &contents,
-                            author: &author,
-                        },
-                    )
-                })
-                .await??;
-                let body = text::pr_body(
-                    &diagnosis,
+                let proposal = Proposal {
+                    workspace,
                     key,
-                    &changes,
-                    &files,
-                    &verdict.risk,
-                    &verdict.validation,
-                );
-                let body = text::with_run_link(body, run_link);
-                let labels = vec![
-                    "autofix".to_string(),
-                    format!("category/{}", diagnosis.category),
-                    format!("risk/{}", verdict.risk.level),
-                ];
-                let pr = PullRequest {
-                    head: branch.clone(),
-                    base: outcome.base_branch.clone(),
-                    title,
-                    body,
-                    labels,
+                    evidence,
+                    diagnosis: &diagnosis,
+                    plan: &plan,
+                    files,
+                    verdict: &verdict,
+                    run_link,
                 };
-                let record = self.forge.open_or_update_pr(&pr).await?;
-                report.branch = Some(outcome.branch);
-                report.commit = Some(outcome.commit);
-                report.files_changed = files;
-                report.pr = Some(PublishedText {
-                    title: pr.title,
-                    body: pr.body,
-                    labels: pr.labels,
-                    number: record.number,
-                    url: record.url,
-                    created: record.created,
-                });
+                if let Some(reason) = self.propose(proposal, &mut report).await? {
+                    let diagnosis = diagnosis.escalate(reason);
+                    report.action = diagnosis.action;
+                    report.escalation_reason = diagnosis.escalation_reason.clone();
+                    report.files_changed.clear();
+                    self.escalate(
+                        workspace,
+                        key,
+                        &diagnosis,
+                        Some(&verdict),
+                        run_link,
+                        &mut report,
+                    )
+                    .await?;
+                }
             }
             (Action::Escalate, _, verdict) => {
-                let reason = diagnosis.escalation_reason.clone().unwrap_or_default();
-                let escalation = Escalation {
-                    key: key.short_hash(),
-                    title: text::escalation_title(&diagnosis),
-                    body: text::with_run_link(
-                        text::escalation_body(
-                            &diagnosis,
-                            key,
-                            &reason,
-                            verdict.as_ref().map(|v| &v.validation),
-                        ),
-                        run_link,
-                    ),
-                    labels: vec![
-                        "autofix".to_string(),
-                        "autofix/escalation".to_string(),
-                        format!("category/{}", diagnosis.category),
-                    ],
-                };
-                let record = self.forge.escalate(&escalation).await?;
-                report.escalation = Some(PublishedText {
-                    title: escalation.title,
-                    body: escalation.body,
-                    labels: escalation.labels,
-                    number: record.number,
-                    url: record.url,
-                    created: record.created,
-                });
+                self.escalate(
+                    workspace,
+                    key,
+                    &diagnosis,
+                    verdict.as_ref(),
+                    run_link,
+                    &mut report,
+                )
+                .await?;
             }
             _ => {}
         }
         Ok(report)
     }
+
+    /// Commits the fix on the incident's branch, pushes it when the repository is remote, and
+    /// opens or updates its pull request. Answers a reason to escalate instead when the base
+    /// changed the fix's lines meanwhile.
+    async fn propose(
+        &self,
+        p: Proposal<'_>,
+        report: &mut RunReport,
+    ) -> Result<Option<String>, PipelineError> {
+        let diagnosis = p.diagnosis;
+        let strategy = report.strategy.clone().unwrap_or_default();
+        let title = text::title(diagnosis, &report.changes, &strategy);
+        let message = text::commit_message(&title, diagnosis, p.key);
+        let branch = p.key.branch_name();
+        let work_tree = p.workspace.work_tree.clone();
+        let author = self.config.author();
+        let contents: Vec<(String, String)> = p
+            .plan
+            .edits
+            .iter()
+            .map(|e| (e.file.clone(), e.after.clone()))
+            .collect();
+        let fix_id = fix_id(&contents);
+        let commit_branch = branch.clone();
+        let commit_author = author.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            autofix_gitops::commit_fix(
+                &work_tree,
+                &FixCommit {
+                    branch: &commit_branch,
+                    message: &message,
+                    files: &contents,
+                    author: &commit_author,
+                },
+            )
+        })
+        .await??;
+        report.branch = Some(outcome.branch.clone());
+        report.commit = Some(outcome.commit.clone());
+        report.files_changed = p.files;
+
+        // The same fix, once declined by a reviewer, is not proposed again for this incident.
+        let forge = &p.workspace.forge;
+        let declined = forge.declined(&branch, &outcome.base_branch).await?;
+        if let Some(pr) = declined
+            .iter()
+            .find(|pr| pr.body.contains(&text::fix_marker(&fix_id)))
+        {
+            report.note = Some(format!(
+                "This fix was declined in pull request #{} ({}), closed without merging: it is not proposed again.",
+                pr.number, pr.url
+            ));
+            return Ok(None);
+        }
+
+        if let Some(remote) = &p.workspace.remote {
+            report.remote = Some(remote.mirror.spec().url.clone());
+            let mirror = remote.mirror.clone();
+            let credentials = remote.credentials.clone();
+            let push_branch = branch.clone();
+            let pushed = tokio::task::spawn_blocking(move || {
+                mirror.push_fix(&push_branch, &author, &credentials)
+            })
+            .await??;
+            match pushed {
+                PushOutcome::Pushed { commit, .. } | PushOutcome::UpToDate { commit } => {
+                    report.commit = Some(commit);
+                }
+                PushOutcome::HumanEdited {
+                    remote_commit,
+                    author,
+                } => {
+                    report.commit = Some(remote_commit);
+                    report.note = Some(format!(
+                        "Branch `{branch}` has commits by {author}: kube-autofix leaves it and its pull request to them."
+                    ));
+                    return Ok(None);
+                }
+                PushOutcome::AlreadyOnBase { base_commit } => {
+                    report.commit = None;
+                    report.note = Some(format!(
+                        "The base branch already holds this fix (at {base_commit}): nothing to propose."
+                    ));
+                    return Ok(None);
+                }
+                PushOutcome::Conflict { files, .. } => {
+                    report.commit = None;
+                    return Ok(Some(format!(
+                        "The base branch changed the lines this fix edits ({}) after the fix was made; a human must reconcile the two.",
+                        files.join(", ")
+                    )));
+                }
+            }
+        }
+
+        let body = text::pr_body(&text::PrText {
+            diagnosis,
+            key: p.key,
+            evidence: p.evidence,
+            changes: &report.changes,
+            files: &report.files_changed,
+            risk: &p.verdict.risk,
+            validation: &p.verdict.validation,
+            fix_id: &fix_id,
+        });
+        let body = text::with_run_link(body, p.run_link);
+        let pr = PullRequest {
+            head: branch,
+            base: outcome.base_branch,
+            title,
+            body,
+            labels: vec![
+                "autofix".to_string(),
+                format!("category/{}", diagnosis.category),
+                format!("risk/{}", p.verdict.risk.level),
+            ],
+            draft: p.verdict.risk.score >= self.config.risk.review_at,
+            reviewers: self.config.github.reviewers.clone(),
+            team_reviewers: self.config.github.team_reviewers.clone(),
+        };
+        let record = p.workspace.forge.open_or_update_pr(&pr).await?;
+        report.pr = Some(PublishedText {
+            title: pr.title,
+            body: pr.body,
+            labels: pr.labels,
+            number: record.number,
+            url: record.url,
+            created: record.created,
+        });
+        Ok(None)
+    }
+
+    /// Opens or updates the escalation issue of the incident.
+    async fn escalate(
+        &self,
+        workspace: &Workspace,
+        key: &IncidentKey,
+        diagnosis: &Diagnosis,
+        verdict: Option<&Verdict>,
+        run_link: Option<&str>,
+        report: &mut RunReport,
+    ) -> Result<(), PipelineError> {
+        let reason = diagnosis.escalation_reason.clone().unwrap_or_default();
+        let escalation = Escalation {
+            key: key.short_hash(),
+            title: text::escalation_title(diagnosis),
+            body: text::with_run_link(
+                text::escalation_body(diagnosis, key, &reason, verdict),
+                run_link,
+            ),
+            labels: vec![
+                "autofix".to_string(),
+                "autofix/escalation".to_string(),
+                format!("category/{}", diagnosis.category),
+            ],
+        };
+        let record = workspace.forge.escalate(&escalation).await?;
+        report.escalation = Some(PublishedText {
+            title: escalation.title,
+            body: escalation.body,
+            labels: escalation.labels,
+            number: record.number,
+            url: record.url,
+            created: record.created,
+        });
+        Ok(())
+    }
+}
+
+/// Everything [`Pipeline::propose`] needs about one fix.
+struct Proposal<'a> {
+    workspace: &'a Workspace,
+    key: &'a IncidentKey,
+    evidence: &'a Evidence,
+    diagnosis: &'a Diagnosis,
+    plan: &'a Plan,
+    files: Vec<ChangedFile>,
+    verdict: &'a Verdict,
+    run_link: Option<&'a str>,
+}
+
+/// A short digest of a fix's files and contents: the same fix has the same id.
+fn fix_id(contents: &[(String, String)]) -> String {
+    let mut bytes = Vec::new();
+    for (file, content) in contents {
+        bytes.extend_from_slice(file.as_bytes());
+        bytes.push(0);
+        bytes.extend_from_slice(content.as_bytes());
+        bytes.push(0);
+    }
+    autofix_core::short_digest(&bytes)
 }
 
 /// Wall-clock time of each stage, in milliseconds.

@@ -1,6 +1,8 @@
 //! The result of one run, as printed with `--json` (documented in `docs/cli.md`).
 
-use autofix_core::{Action, Category, Finding, RiskScore, Validation, WorkloadRef};
+use autofix_core::{
+    Action, Category, Diagnosis, Finding, IncidentKey, RiskScore, Validation, Verdict, WorkloadRef,
+};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -81,6 +83,11 @@ pub struct RunReport {
     pub escalation_reason: Option<String>,
     /// Fix branch.
     pub branch: Option<String>,
+    /// The remote repository the branch was pushed to (absent for a local work tree).
+    pub remote: Option<String>,
+    /// Why no pull request was opened or updated although there is a fix: declined before,
+    /// edited by a human, or already on the base.
+    pub note: Option<String>,
     /// Fix commit id.
     pub commit: Option<String>,
     /// Files the fix changes, with diffs.
@@ -91,4 +98,48 @@ pub struct RunReport {
     pub escalation: Option<PublishedText>,
     /// Wall-clock milliseconds per stage: evidence, diagnose, remedy, validate, publish.
     pub stage_ms: BTreeMap<String, f64>,
+}
+
+impl RunReport {
+    /// The report of a diagnosis and its verdict, before anything is published.
+    pub(crate) fn new(key: &IncidentKey, diagnosis: &Diagnosis, verdict: Option<&Verdict>) -> Self {
+        let changes = diagnosis
+            .remediation
+            .iter()
+            .flat_map(|r| &r.changes)
+            .map(|c| ReportedChange {
+                path: c.path.to_string(),
+                from: c.from.clone().unwrap_or(serde_json::Value::Null),
+                to: c.to.clone(),
+                reason: c.reason.clone(),
+            })
+            .collect();
+        RunReport {
+            incident: key.short_hash(),
+            cluster: key.cluster.clone(),
+            category: diagnosis.category,
+            action: diagnosis.action,
+            workload: diagnosis.workload.clone(),
+            container: diagnosis.container.clone(),
+            summary: diagnosis.summary.clone(),
+            confidence: diagnosis.confidence,
+            diagnoser: diagnosis.diagnoser.clone(),
+            evidence: diagnosis.evidence.clone(),
+            strategy: diagnosis.remediation.as_ref().map(|r| r.strategy.clone()),
+            changes,
+            risk: verdict.map(|v| v.risk.clone()),
+            validation: verdict
+                .map(|v| v.validation.clone())
+                .unwrap_or_else(|| Validation::from_violations(Vec::new())),
+            escalation_reason: diagnosis.escalation_reason.clone(),
+            branch: None,
+            remote: None,
+            note: None,
+            commit: None,
+            files_changed: Vec::new(),
+            pr: None,
+            escalation: None,
+            stage_ms: BTreeMap::new(),
+        }
+    }
 }

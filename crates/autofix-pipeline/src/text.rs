@@ -1,31 +1,40 @@
 //! The words reviewers read: pull-request and escalation titles and bodies, commit messages.
 
 use crate::report::{ChangedFile, ReportedChange};
-use autofix_core::{Diagnosis, IncidentKey, RiskScore, Validation};
+use autofix_core::{Diagnosis, Evidence, IncidentKey, RiskScore, Validation, Verdict};
 use std::fmt::Write;
+
+/// Events listed in a pull request body, newest first.
+const MAX_EVENTS: usize = 8;
 
 /// Where a line of the PR body says how the change reaches the cluster.
 const MERGE_NOTE: &str = "A merge is the only way this change reaches the cluster: Argo CD / Flux applies it after review. Closing the PR discards it.";
 
-/// The one-line subject of the fix: `fix(<ns>/<workload>): <what>`.
+/// The one-line subject of the fix, e.g.
+/// `fix(shop/cart): raise the memory limit 128Mi -> 256Mi (OOMKilled)`.
 pub fn title(diagnosis: &Diagnosis, changes: &[ReportedChange], strategy: &str) -> String {
     let w = &diagnosis.workload;
     let what = match changes {
-        [one] => {
-            // The field below the container (or pod spec), e.g. `resources.limits.memory`.
-            let field = one
-                .path
-                .rsplit_once("].")
-                .map_or(one.path.as_str(), |(_, tail)| tail);
-            format!(
-                "{strategy} ({field}: {} -> {})",
-                plain(&one.from),
-                plain(&one.to)
-            )
-        }
+        [one] => format!("{strategy} {} -> {}", plain(&one.from), plain(&one.to)),
         _ => format!("{strategy} ({} fields)", changes.len()),
     };
-    format!("fix({}/{}): {what}", w.namespace, w.name)
+    format!(
+        "fix({}/{}): {what} ({})",
+        w.namespace,
+        w.name,
+        diagnosis.category.symptom()
+    )
+}
+
+/// The hidden marker naming the incident in a pull request or issue body.
+pub fn incident_marker(key: &IncidentKey) -> String {
+    format!("<!-- autofix:incident={} -->", key.short_hash())
+}
+
+/// The hidden marker naming the fix (its files and contents) in a pull request body; a
+/// declined pull request with the same marker is not proposed again.
+pub fn fix_marker(fix_id: &str) -> String {
+    format!("<!-- autofix:fix={fix_id} -->")
 }
 
 /// A JSON value as a reviewer would write it.
@@ -133,20 +142,36 @@ fn validation_section(out: &mut String, validation: &Validation) {
     }
 }
 
-/// The pull request body: diagnosis, evidence, the change, its diff, risk and validation.
-pub fn pr_body(
-    diagnosis: &Diagnosis,
-    key: &IncidentKey,
-    changes: &[ReportedChange],
-    files: &[ChangedFile],
-    risk: &RiskScore,
-    validation: &Validation,
-) -> String {
+/// What a pull request body is made of.
+pub struct PrText<'a> {
+    /// The diagnosis.
+    pub diagnosis: &'a Diagnosis,
+    /// The incident.
+    pub key: &'a IncidentKey,
+    /// The evidence (alerts and events are quoted).
+    pub evidence: &'a Evidence,
+    /// The field changes.
+    pub changes: &'a [ReportedChange],
+    /// The edited files with their diffs.
+    pub files: &'a [ChangedFile],
+    /// The risk of the change.
+    pub risk: &'a RiskScore,
+    /// The validation results.
+    pub validation: &'a Validation,
+    /// The fix's id (see [`fix_marker`]).
+    pub fix_id: &'a str,
+}
+
+/// The pull request body: what broke and since when, the diagnosis with its evidence and
+/// events, the change and its diff, risk, validation, how to roll back, and hidden markers.
+pub fn pr_body(t: &PrText<'_>) -> String {
     let mut out = String::new();
-    diagnosis_section(&mut out, diagnosis, key);
+    since_section(&mut out, t.evidence);
+    diagnosis_section(&mut out, t.diagnosis, t.key);
+    events_section(&mut out, t.evidence);
     let _ = writeln!(out, "## Change\n");
     let _ = writeln!(out, "| Field | From | To | Why |\n|---|---|---|---|");
-    for c in changes {
+    for c in t.changes {
         let _ = writeln!(
             out,
             "| `{}` | `{}` | `{}` | {} |",
@@ -157,21 +182,98 @@ pub fn pr_body(
         );
     }
     out.push('\n');
-    for f in files {
+    for f in t.files {
         let _ = writeln!(
             out,
             "<details open><summary><code>{}</code></summary>\n\n```diff\n{}```\n\n</details>\n",
             f.file, f.diff
         );
     }
-    risk_section(&mut out, risk);
-    validation_section(&mut out, validation);
+    risk_section(&mut out, t.risk);
+    validation_section(&mut out, t.validation);
     let _ = writeln!(
         out,
-        "---\n{MERGE_NOTE}\n\n<sub>Opened by kube-autofix. Branch `{}`.</sub>",
-        key.branch_name()
+        "## Rolling back\n\nRevert the merge commit (`git revert -m 1 <merge-commit>` on the base branch, or GitHub's **Revert** button) and merge the revert: Argo CD / Flux applies the previous values. Nothing outside the files above was changed.\n"
+    );
+    let _ = writeln!(
+        out,
+        "---\n{MERGE_NOTE}\n\n<sub>Opened by kube-autofix. Branch `{}`.</sub>\n\n{}\n{}",
+        t.key.branch_name(),
+        incident_marker(t.key),
+        fix_marker(t.fix_id)
     );
     out
+}
+
+/// What fired and since when: the alerts, earliest first.
+fn since_section(out: &mut String, evidence: &Evidence) {
+    let mut alerts: Vec<_> = evidence.alerts.iter().collect();
+    alerts.sort_by(|a, b| a.starts_at.cmp(&b.starts_at));
+    let Some(first) = alerts.first() else {
+        return;
+    };
+    let names: std::collections::BTreeSet<&str> =
+        alerts.iter().filter_map(|a| a.label("alertname")).collect();
+    let names: Vec<&str> = names.into_iter().collect();
+    let _ = writeln!(
+        out,
+        "**What broke:** {} ({} alert{}), firing since {}.\n",
+        names.join(", "),
+        alerts.len(),
+        if alerts.len() == 1 { "" } else { "s" },
+        first.starts_at
+    );
+}
+
+/// The newest events about the workload and its pods, as a table.
+fn events_section(out: &mut String, evidence: &Evidence) {
+    if evidence.events.is_empty() {
+        return;
+    }
+    let mut events: Vec<_> = evidence.events.iter().collect();
+    let when = |e: &k8s_openapi::api::core::v1::Event| {
+        e.last_timestamp
+            .as_ref()
+            .and_then(|t| serde_json::to_value(t).ok())
+            .or_else(|| {
+                e.event_time
+                    .as_ref()
+                    .and_then(|t| serde_json::to_value(t).ok())
+            })
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    };
+    events.sort_by_key(|e| std::cmp::Reverse(when(e)));
+    let _ = writeln!(out, "### Events\n");
+    let _ = writeln!(
+        out,
+        "| Last seen | Type | Reason | Object | Count | Message |\n|---|---|---|---|---:|---|"
+    );
+    for e in events.iter().take(MAX_EVENTS) {
+        let object = format!(
+            "{}/{}",
+            e.involved_object.kind.as_deref().unwrap_or("?"),
+            e.involved_object.name.as_deref().unwrap_or("?")
+        );
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | `{}` | {} | {} |",
+            when(e),
+            e.type_.as_deref().unwrap_or(""),
+            e.reason.as_deref().unwrap_or(""),
+            object,
+            e.count.unwrap_or(1),
+            escape(e.message.as_deref().unwrap_or(""))
+        );
+    }
+    if events.len() > MAX_EVENTS {
+        let _ = writeln!(
+            out,
+            "\n{} older events not shown.",
+            events.len() - MAX_EVENTS
+        );
+    }
+    out.push('\n');
 }
 
 /// The escalation body: diagnosis, evidence and why no change is proposed.
@@ -179,7 +281,7 @@ pub fn escalation_body(
     diagnosis: &Diagnosis,
     key: &IncidentKey,
     reason: &str,
-    validation: Option<&Validation>,
+    verdict: Option<&Verdict>,
 ) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -187,8 +289,11 @@ pub fn escalation_body(
         "kube-autofix diagnosed this incident but proposes no change.\n\n**Why a human is needed:** {reason}\n"
     );
     diagnosis_section(&mut out, diagnosis, key);
-    if let Some(v) = validation.filter(|v| !v.passed) {
-        validation_section(&mut out, v);
+    if let Some(verdict) = verdict {
+        if !verdict.validation.passed {
+            validation_section(&mut out, &verdict.validation);
+        }
+        risk_section(&mut out, &verdict.risk);
     }
     let _ = writeln!(
         out,

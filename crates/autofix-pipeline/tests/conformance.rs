@@ -10,7 +10,7 @@ use autofix_core::quantity::Quantity;
 use autofix_core::{FieldPath, Incident};
 use autofix_diagnose::RuleDiagnoser;
 use autofix_forge::LocalForge;
-use autofix_pipeline::{Config, Pipeline, RunReport};
+use autofix_pipeline::{Config, Pipeline, RunReport, Target};
 use autofix_testkit::scenario_dirs;
 use serde_json::Value;
 use std::path::Path;
@@ -127,8 +127,7 @@ async fn conform(dir: &Path) -> Result<(), String> {
     let pipeline = Pipeline {
         source: Arc::new(SnapshotSource::open(dir).map_err(|e| e.to_string())?),
         diagnoser: Arc::new(RuleDiagnoser::default()),
-        forge: Arc::new(LocalForge::for_git_dir(&git_dir)),
-        gitops: work.clone(),
+        target: Target::local(work.clone(), Arc::new(LocalForge::for_git_dir(&git_dir))),
         config: Config::default(),
     };
     let report: RunReport = pipeline

@@ -112,6 +112,12 @@ pub struct RiskConfig {
     pub medium_at: f64,
     /// Scores at or above this are `high` (default 0.6; unitless, above `medium_at`).
     pub high_at: f64,
+    /// Pull requests with a score at or above this open as drafts, asking for a closer review
+    /// (default 0.6; unitless, in (0, 1]; calibrated from outcomes later).
+    pub review_at: f64,
+    /// Scores at or above this are not proposed at all: the incident is escalated to a human
+    /// (default 0.9; unitless, in (0, 1], at least `review_at`).
+    pub block_at: f64,
     /// Namespaces treated as production-critical: names, or patterns where `*` matches any run
     /// of characters (default `production`, `prod`, `prod-*`, `*-prod`, `payments`, `billing`,
     /// `db`, `kube-*`, `flux-system`, `argocd`, `cert-manager`, `istio-system`: money, data, and
@@ -126,6 +132,8 @@ impl Default for RiskConfig {
             epsilon: 0.05,
             medium_at: 0.3,
             high_at: 0.6,
+            review_at: 0.6,
+            block_at: 0.9,
             critical_namespaces: [
                 "production",
                 "prod",
@@ -148,7 +156,7 @@ impl Default for RiskConfig {
 
 impl RiskConfig {
     /// Checks weights (finite, >= 0, not all 0), `0 < epsilon < 1` and
-    /// `0 < medium_at < high_at <= 1`.
+    /// `0 < medium_at < high_at <= 1`, `0 < review_at <= block_at <= 1`.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let w = &self.weights;
         let weights = [
@@ -189,6 +197,21 @@ impl RiskConfig {
                 ),
             ));
         }
+        if !(self.review_at > 0.0 && self.review_at <= 1.0) {
+            return Err(invalid(
+                "review_at",
+                format!("{} is not in (0, 1]", self.review_at),
+            ));
+        }
+        if !(self.block_at >= self.review_at && self.block_at <= 1.0) {
+            return Err(invalid(
+                "block_at",
+                format!(
+                    "{} is not at least review_at ({}) and at most 1",
+                    self.block_at, self.review_at
+                ),
+            ));
+        }
         Ok(())
     }
 
@@ -202,7 +225,7 @@ impl RiskConfig {
 }
 
 /// Matches `text` against `pattern`, where `*` stands for any run of characters.
-fn glob_match(pattern: &str, text: &str) -> bool {
+pub fn glob_match(pattern: &str, text: &str) -> bool {
     match pattern.split_once('*') {
         None => pattern == text,
         Some((head, rest)) => {

@@ -27,7 +27,7 @@ mod schema;
 mod scope;
 mod validate;
 
-pub use config::{ConfigError, PolicyConfig, RiskConfig};
+pub use config::{ConfigError, PolicyConfig, RiskConfig, glob_match};
 pub use files::EditedFile;
 pub use risk::{RiskInput, assess_risk, combine};
 pub use validate::{ValidationInput, validate};

@@ -37,6 +37,6 @@ mod tree;
 
 pub use error::RemedyError;
 pub use helm::{ChartRelease, HelmValues, ValuesSource, plan_helm_edits};
-pub use locate::{DocRef, Embedded, Layer, Located, WorkloadSources};
+pub use locate::{DocRef, Embedded, Layer, Located, Owner, Scope, WorkloadSources};
 pub use plan::{FileEdit, plan_edits};
 pub use repo::GitopsRepo;

@@ -156,12 +156,24 @@ impl GitopsRepo {
         cluster: &str,
         workload: &WorkloadRef,
     ) -> Result<Located, RemedyError> {
+        self.locate_in(cluster, workload, &Scope::default())
+    }
+
+    /// Like [`GitopsRepo::locate_any`], looking only where `scope` says: entry points and the
+    /// whole-repo search below its folder, and only the Argo CD Application or Flux
+    /// Kustomization the live object names, when one in scope has that name.
+    pub fn locate_in(
+        &self,
+        cluster: &str,
+        workload: &WorkloadRef,
+        scope: &Scope,
+    ) -> Result<Located, RemedyError> {
         let mut walker = Walker::new(self, workload.kind, cluster);
-        let entries = walker.entry_points();
+        let entries = scope.narrow(walker.entry_points());
         if entries.is_empty() && self.files().next().is_some() {
             walker.follow_flux = false;
             walker.skip_units = referenced_units(self);
-            match walker.build_dir(".", "", true) {
+            match walker.build_dir(".", scope.folder(), true) {
                 Ok(found) => walker.found.extend(found),
                 Err(e) => walker.problems.push(e),
             }
@@ -178,6 +190,93 @@ impl GitopsRepo {
         }
         walker.select(workload)
     }
+}
+
+/// Where in the repo to look for a workload: a folder, and the GitOps object that deploys it as
+/// the live object's Argo CD or Flux markers name it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// Folder (relative to the repo root) holding the entry points; `None` is the whole repo.
+    pub path: Option<String>,
+    /// The deployer the live object names.
+    pub owner: Option<Owner>,
+}
+
+/// The GitOps object that deploys a workload, read from the live object's markers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    /// An Argo CD Application (`argocd.argoproj.io/tracking-id` or `.../instance`).
+    ArgoApplication(String),
+    /// A Flux Kustomization (`kustomize.toolkit.fluxcd.io/name`).
+    FluxKustomization(String),
+}
+
+impl Scope {
+    /// Reads the Argo CD and Flux markers of a live object (its `metadata`), with `path` as the
+    /// folder. Argo's tracking id is `<app>:<group>/<kind>:<namespace>/<name>`; its instance label
+    /// may be `<app-namespace>_<app>`.
+    pub fn from_markers(path: Option<String>, object: &Value) -> Scope {
+        let meta = object.get("metadata").unwrap_or(&Value::Null);
+        let annotation = |k: &str| meta.pointer(&format!("/annotations/{}", k.replace('/', "~1")));
+        let label = |k: &str| meta.pointer(&format!("/labels/{}", k.replace('/', "~1")));
+        let owner = if let Some(id) = non_empty(annotation("argocd.argoproj.io/tracking-id")) {
+            id.split(':')
+                .next()
+                .map(|app| Owner::ArgoApplication(app.to_string()))
+        } else if let Some(instance) = non_empty(label("argocd.argoproj.io/instance")) {
+            let app = instance.rsplit_once('_').map_or(instance, |(_, app)| app);
+            Some(Owner::ArgoApplication(app.to_string()))
+        } else {
+            non_empty(label("kustomize.toolkit.fluxcd.io/name"))
+                .map(|name| Owner::FluxKustomization(name.to_string()))
+        };
+        Scope {
+            path: path
+                .map(|p| p.trim_matches('/').to_string())
+                .filter(|p| !p.is_empty()),
+            owner,
+        }
+    }
+
+    /// The folder to search, `""` for the whole repo.
+    fn folder(&self) -> &str {
+        self.path.as_deref().unwrap_or("")
+    }
+
+    /// Keeps the entry points in the folder, and of those the one the owner names when any does.
+    fn narrow<'a>(
+        &self,
+        entries: Vec<(&'a str, usize, &'a Value, bool)>,
+    ) -> Vec<(&'a str, usize, &'a Value, bool)> {
+        let folder = self.folder();
+        let in_folder: Vec<_> = entries
+            .into_iter()
+            .filter(|(file, ..)| folder.is_empty() || file.starts_with(&format!("{folder}/")))
+            .collect();
+        let Some(owner) = &self.owner else {
+            return in_folder;
+        };
+        let named = |doc: &Value, argo: bool| {
+            let name = str_at(doc.get("metadata").unwrap_or(&Value::Null), "name");
+            match owner {
+                Owner::ArgoApplication(app) => argo && name == Some(app.as_str()),
+                Owner::FluxKustomization(ks) => !argo && name == Some(ks.as_str()),
+            }
+        };
+        if in_folder.iter().any(|(_, _, doc, argo)| named(doc, *argo)) {
+            in_folder
+                .into_iter()
+                .filter(|(_, _, doc, argo)| named(doc, *argo))
+                .collect()
+        } else {
+            in_folder
+        }
+    }
+}
+
+/// The text of a string value that is not empty.
+fn non_empty(value: Option<&Value>) -> Option<&str> {
+    value.and_then(Value::as_str).filter(|s| !s.is_empty())
 }
 
 /// Where a workload is built from.

@@ -1,12 +1,35 @@
-//! A stateful fake GitHub REST API: repositories, pull requests, issues and labels in memory,
-//! served over HTTP in GitHub's JSON shapes so the real octocrab client can be pointed at it.
+//! A stateful fake GitHub REST API: repositories, pull requests, issues, labels, review requests
+//! and GitHub App installations in memory, served over HTTP in GitHub's JSON shapes so the real
+//! octocrab client can be pointed at it.
 //!
-//! Routes (all under `/repos/{owner}/{repo}`): `GET`/`POST /pulls` (`state`, `head=owner:branch`
-//! and `base` filters; a second open pull request for the same head and base answers 422 "A pull
-//! request already exists"), `GET`/`PATCH /pulls/{n}`, `GET`/`POST /issues` (`state` and `labels`
-//! filters; like GitHub, the list includes pull requests), `GET`/`PATCH /issues/{n}`,
-//! `POST`/`PUT /issues/{n}/labels`. Faults can be injected per method and path, either instead of
-//! handling the request or after handling it (the change happens, the client sees the fault).
+//! Routes under `/repos/{owner}/{repo}`: `GET`/`POST /pulls` (`state` = `open`, `closed` or
+//! `all`, `head=owner:branch` and `base` filters; a second open pull request for the same head
+//! and base answers 422 "A pull request already exists"; `draft` is stored), `GET`/`PATCH
+//! /pulls/{n}`, `POST /pulls/{n}/requested_reviewers` (201 with the pull request; 422 for a user
+//! outside the collaborators, when [`FakeGithub::set_collaborators`] set them), `GET`/`POST
+//! /issues` (`state` and `labels` filters; like GitHub, the list includes pull requests),
+//! `GET`/`PATCH /issues/{n}`, `POST`/`PUT /issues/{n}/labels`. Tests close and merge pull requests
+//! as a human would ([`FakeGithub::close_pull`], [`FakeGithub::merge_pull`]).
+//!
+//! GitHub Apps: [`FakeGithub::add_app`] registers an app's public key and
+//! [`FakeGithub::install_app`] installs it on a repository. `GET /repos/{owner}/{repo}/installation`
+//! and `POST /app/installations/{id}/access_tokens` (201 `{token, expires_at, ...}`) require
+//! `Authorization: Bearer <JWT>` whose RS256 signature verifies against the app's key and whose
+//! `iss` is the app ID. Repository routes then accept the configured token or an unexpired
+//! installation token of an installation covering the repository; each request records the
+//! credential it carried.
+//!
+//! Faults can be injected per method and path, either instead of handling the request or after
+//! handling it (the change happens, the client sees the fault).
+//!
+//! Submodules: `routes` (what each request does), `json` (GitHub's shapes), `app` (app JWTs and
+//! the test keys).
+
+mod app;
+mod json;
+mod routes;
+
+pub use app::{TEST_APP_PRIVATE_KEY, TEST_APP_PUBLIC_KEY, UNKNOWN_PRIVATE_KEY};
 
 use crate::TestkitError;
 use axum::Router;
@@ -17,8 +40,12 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 use tokio::task::JoinHandle;
+
+/// How long minted installation tokens live unless [`FakeGithub::set_token_lifetime`] says
+/// otherwise: one hour, like GitHub's.
+const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60 * 60);
 
 /// One request the fake received.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +58,9 @@ pub struct GithubRequest {
     pub query: Option<String>,
     /// The JSON body, if any.
     pub body: Option<Value>,
+    /// The credential of the `Authorization` header (after `Bearer ` or `token `), if any: a
+    /// token or an app's JWT.
+    pub credential: Option<String>,
     /// The answer's status code.
     pub status: u16,
 }
@@ -119,6 +149,14 @@ pub struct FakePull {
     pub draft: bool,
     /// Label names.
     pub labels: Vec<String>,
+    /// Logins whose review was requested.
+    pub requested_reviewers: Vec<String>,
+    /// Team slugs whose review was requested.
+    pub requested_teams: Vec<String>,
+    /// When it was closed (RFC 3339), if it is.
+    pub closed_at: Option<String>,
+    /// When it was merged (RFC 3339), if it was.
+    pub merged_at: Option<String>,
     /// How many times it was changed after creation (PATCH or labels).
     pub updates: u32,
 }
@@ -145,7 +183,31 @@ struct Repo {
     next_number: u64,
     pulls: BTreeMap<u64, FakePull>,
     issues: BTreeMap<u64, FakeIssue>,
-    created: BTreeMap<u64, (String, String)>,
+    created: json::Times,
+    /// Who may be asked for reviews; anyone when `None`.
+    collaborators: Option<Vec<String>>,
+}
+
+/// A GitHub App's installation.
+#[derive(Debug)]
+struct Installation {
+    app_id: u64,
+    /// The `(owner, repo)` pairs it was granted.
+    repos: Vec<(String, String)>,
+}
+
+impl Installation {
+    fn covers(&self, owner: &str, repo: &str) -> bool {
+        self.repos.iter().any(|(o, r)| o == owner && r == repo)
+    }
+}
+
+/// An installation token the fake minted.
+#[derive(Debug)]
+struct IssuedToken {
+    token: String,
+    installation_id: u64,
+    expires_at: SystemTime,
 }
 
 #[derive(Debug, Default)]
@@ -155,6 +217,24 @@ struct World {
     repos: BTreeMap<(String, String), Repo>,
     faults: Vec<Fault>,
     requests: Vec<GithubRequest>,
+    /// Public keys (PEM) by app ID.
+    apps: BTreeMap<u64, String>,
+    installations: BTreeMap<u64, Installation>,
+    tokens: Vec<IssuedToken>,
+    token_lifetime: Duration,
+}
+
+/// Who a request authenticated as.
+#[derive(Debug, Clone, Copy)]
+enum Caller {
+    /// No credentials are configured: anyone may call.
+    Anyone,
+    /// The configured token.
+    Token,
+    /// An installation token of this installation.
+    Installation(u64),
+    /// A GitHub App's JWT.
+    App(u64),
 }
 
 type Shared = Arc<Mutex<World>>;
@@ -173,8 +253,8 @@ pub struct FakeGithub {
 
 impl FakeGithub {
     /// Starts an empty GitHub on a free port; add repositories with [`FakeGithub::add_repo`].
-    /// When `token` is given, requests must carry it (`Authorization: Bearer` or `token`) or
-    /// get 401.
+    /// When `token` is given or an app is added, requests must carry that token (`Authorization:
+    /// Bearer` or `token`) or an installation token, or get 401.
     pub async fn start(token: Option<&str>) -> Result<FakeGithub, TestkitError> {
         let addr = "127.0.0.1:0";
         let io_error = |source| TestkitError::Io {
@@ -188,6 +268,7 @@ impl FakeGithub {
         let world = Shared::new(Mutex::new(World {
             base_url: url.clone(),
             token: token.map(str::to_string),
+            token_lifetime: DEFAULT_TOKEN_LIFETIME,
             ..World::default()
         }));
         let app = Router::new().fallback(serve).with_state(world.clone());
@@ -208,6 +289,53 @@ impl FakeGithub {
             .repos
             .entry((owner.to_string(), repo.to_string()))
             .or_default();
+    }
+
+    /// Registers a GitHub App by its ID and RSA public key (PEM, e.g. [`TEST_APP_PUBLIC_KEY`]);
+    /// a key that does not parse authenticates nobody.
+    pub fn add_app(&self, app_id: u64, public_key_pem: &str) {
+        lock(&self.world)
+            .apps
+            .insert(app_id, public_key_pem.to_string());
+    }
+
+    /// Installs app `app_id` on a repository as installation `installation_id` (installing the
+    /// same installation again adds the repository to it).
+    pub fn install_app(&self, app_id: u64, owner: &str, repo: &str, installation_id: u64) {
+        lock(&self.world)
+            .installations
+            .entry(installation_id)
+            .or_insert(Installation {
+                app_id,
+                repos: Vec::new(),
+            })
+            .repos
+            .push((owner.to_string(), repo.to_string()));
+    }
+
+    /// How long installation tokens minted from now on live (default one hour); a lifetime under
+    /// a client's refresh margin makes it mint on every use.
+    pub fn set_token_lifetime(&self, lifetime: Duration) {
+        lock(&self.world).token_lifetime = lifetime;
+    }
+
+    /// Every installation token minted so far, in order.
+    pub fn installation_tokens(&self) -> Vec<String> {
+        lock(&self.world)
+            .tokens
+            .iter()
+            .map(|t| t.token.clone())
+            .collect()
+    }
+
+    /// Limits who may be asked for reviews on a repository to these logins (by default anyone).
+    pub fn set_collaborators(&self, owner: &str, repo: &str, logins: &[&str]) {
+        if let Some(r) = lock(&self.world)
+            .repos
+            .get_mut(&(owner.to_string(), repo.to_string()))
+        {
+            r.collaborators = Some(logins.iter().map(|l| l.to_string()).collect());
+        }
     }
 
     /// Queues a fault; faults are matched in the order they were added.
@@ -239,6 +367,7 @@ impl FakeGithub {
         if let Some(r) = world.repos.get_mut(&(owner.to_string(), repo.to_string())) {
             if let Some(p) = r.pulls.get_mut(&number) {
                 p.state = "closed".into();
+                p.closed_at = Some(json::now());
             }
             if let Some(i) = r.issues.get_mut(&number) {
                 i.state = "closed".into();
@@ -246,7 +375,32 @@ impl FakeGithub {
         }
     }
 
-    /// Every request received so far, in order (bodies included, headers not).
+    /// Closes a pull request without merging it: declines it, as a human would.
+    pub fn close_pull(&self, owner: &str, repo: &str, number: u64) {
+        self.finish_pull(owner, repo, number, false);
+    }
+
+    /// Merges a pull request, as a human would: it is closed with `merged_at` set.
+    pub fn merge_pull(&self, owner: &str, repo: &str, number: u64) {
+        self.finish_pull(owner, repo, number, true);
+    }
+
+    fn finish_pull(&self, owner: &str, repo: &str, number: u64, merged: bool) {
+        let mut world = lock(&self.world);
+        let pull = world
+            .repos
+            .get_mut(&(owner.to_string(), repo.to_string()))
+            .and_then(|r| r.pulls.get_mut(&number));
+        if let Some(p) = pull {
+            let now = json::now();
+            p.state = "closed".into();
+            p.merged_at = merged.then(|| now.clone());
+            p.closed_at = Some(now);
+        }
+    }
+
+    /// Every request received so far, in order (bodies and credentials included, other headers
+    /// not).
     pub fn requests(&self) -> Vec<GithubRequest> {
         lock(&self.world).requests.clone()
     }
@@ -268,45 +422,86 @@ async fn serve(State(world): State<Shared>, request: Request) -> Response {
     let path = parts.uri.path().to_string();
     let query = parts.uri.query().map(str::to_string);
     let params = parse_query(query.as_deref().unwrap_or(""));
+    let credential = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("token "))
+        })
+        .map(|v| v.trim().to_string());
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
 
     let mut world = lock(&world);
-    let authorized = match &world.token {
-        None => true,
-        Some(token) => parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v == format!("Bearer {token}") || v == format!("token {token}")),
-    };
-    let fault = take_fault(&mut world, &method, &path);
-    let (status, headers, json_body) = if !authorized {
-        (
+    let (status, headers, json_body) = match authenticate(&world, &segments, credential.as_deref())
+    {
+        Err(message) => (
             401,
             Vec::new(),
-            json!({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}),
-        )
-    } else {
-        match fault {
+            json!({"message": message, "documentation_url": "https://docs.github.com/rest"}),
+        ),
+        Ok(caller) => match take_fault(&mut world, &method, &path) {
             Some(f) if !f.after_handling => (f.status, f.headers, f.body),
             Some(f) => {
-                let _ = handle(&mut world, &method, &path, &params, body.as_ref());
+                let _ = routes::handle(
+                    &mut world,
+                    caller,
+                    &method,
+                    &segments,
+                    &params,
+                    body.as_ref(),
+                );
                 (f.status, f.headers, f.body)
             }
             None => {
-                let (s, b) = handle(&mut world, &method, &path, &params, body.as_ref());
+                let (s, b) = routes::handle(
+                    &mut world,
+                    caller,
+                    &method,
+                    &segments,
+                    &params,
+                    body.as_ref(),
+                );
                 (s, Vec::new(), b)
             }
-        }
+        },
     };
     world.requests.push(GithubRequest {
         method: method.to_string(),
         path,
         query,
         body,
+        credential,
         status,
     });
     drop(world);
     respond(status, &headers, json_body)
+}
+
+/// Who `credential` authenticates as for a request to `segments`, or GitHub's 401 message.
+fn authenticate(
+    world: &World,
+    segments: &[&str],
+    credential: Option<&str>,
+) -> Result<Caller, &'static str> {
+    let app_route = matches!(segments, ["app", ..] | ["repos", _, _, "installation"]);
+    if app_route {
+        return app::verify(&world.apps, credential.unwrap_or("")).map(Caller::App);
+    }
+    if world.token.is_none() && world.apps.is_empty() {
+        return Ok(Caller::Anyone);
+    }
+    let Some(credential) = credential else {
+        return Err("Requires authentication");
+    };
+    if world.token.as_deref() == Some(credential) {
+        return Ok(Caller::Token);
+    }
+    match world.tokens.iter().find(|t| t.token == credential) {
+        Some(t) if t.expires_at > SystemTime::now() => Ok(Caller::Installation(t.installation_id)),
+        _ => Err("Bad credentials"),
+    }
 }
 
 fn take_fault(world: &mut World, method: &Method, path: &str) -> Option<Fault> {
@@ -370,397 +565,4 @@ fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-fn not_found() -> (u16, Value) {
-    (
-        404,
-        json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}),
-    )
-}
-
-fn validation_failed(resource: &str, message: String) -> (u16, Value) {
-    (
-        422,
-        json!({
-            "message": "Validation Failed",
-            "errors": [{"resource": resource, "code": "custom", "message": message}],
-            "documentation_url": "https://docs.github.com/rest/pulls/pulls#create-a-pull-request",
-            "status": "422",
-        }),
-    )
-}
-
-/// Handles a request against the world; answers status and JSON body.
-fn handle(
-    world: &mut World,
-    method: &Method,
-    path: &str,
-    params: &BTreeMap<String, String>,
-    body: Option<&Value>,
-) -> (u16, Value) {
-    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let ["repos", owner, repo, rest @ ..] = segments.as_slice() else {
-        return not_found();
-    };
-    let base_url = world.base_url.clone();
-    let ctx = Ctx {
-        base: base_url,
-        owner: owner.to_string(),
-        repo: repo.to_string(),
-    };
-    let Some(r) = world.repos.get_mut(&(ctx.owner.clone(), ctx.repo.clone())) else {
-        return not_found();
-    };
-    let str_field = |name: &str| body.and_then(|b| b.get(name)).and_then(Value::as_str);
-    let labels_field = || -> Option<Vec<String>> {
-        let v = body?;
-        let list = if v.is_array() {
-            v.as_array()
-        } else {
-            v.get("labels").and_then(Value::as_array)
-        }?;
-        Some(
-            list.iter()
-                .filter_map(|l| {
-                    l.as_str()
-                        .or_else(|| l.get("name").and_then(Value::as_str))
-                        .map(str::to_string)
-                })
-                .collect(),
-        )
-    };
-    match (method.as_str(), rest) {
-        ("GET", ["pulls"]) => {
-            let state = params.get("state").map_or("open", String::as_str);
-            let head = params
-                .get("head")
-                .and_then(|h| h.split_once(':'))
-                .map(|(o, b)| (o.to_string(), b.to_string()));
-            let base = params.get("base");
-            let list: Vec<Value> = r
-                .pulls
-                .values()
-                .rev()
-                .filter(|p| state == "all" || p.state == state)
-                .filter(|p| {
-                    head.as_ref()
-                        .is_none_or(|(o, b)| *o == ctx.owner && *b == p.head)
-                })
-                .filter(|p| base.is_none_or(|b| *b == p.base))
-                .map(|p| pull_json(&ctx, p, &r.created))
-                .collect();
-            (200, Value::Array(list))
-        }
-        ("POST", ["pulls"]) => {
-            let (Some(title), Some(head), Some(base)) =
-                (str_field("title"), str_field("head"), str_field("base"))
-            else {
-                return validation_failed(
-                    "PullRequest",
-                    "title, head and base are required".into(),
-                );
-            };
-            let head = head
-                .split_once(':')
-                .map_or(head, |(_, branch)| branch)
-                .to_string();
-            if r.pulls
-                .values()
-                .any(|p| p.state == "open" && p.head == head && p.base == base)
-            {
-                return validation_failed(
-                    "PullRequest",
-                    format!("A pull request already exists for {}:{head}.", ctx.owner),
-                );
-            }
-            r.next_number += 1;
-            let number = r.next_number;
-            let pull = FakePull {
-                number,
-                head,
-                base: base.to_string(),
-                title: title.to_string(),
-                body: str_field("body").map(str::to_string),
-                state: "open".into(),
-                draft: body
-                    .and_then(|b| b.get("draft"))
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false),
-                labels: Vec::new(),
-                updates: 0,
-            };
-            r.created.insert(number, (now(), now()));
-            let json = pull_json(&ctx, &pull, &r.created);
-            r.pulls.insert(number, pull);
-            (201, json)
-        }
-        ("GET", ["pulls", n]) => match n.parse().ok().and_then(|n: u64| r.pulls.get(&n)) {
-            Some(p) => (200, pull_json(&ctx, p, &r.created)),
-            None => not_found(),
-        },
-        ("PATCH", ["pulls", n]) => {
-            let Some(number) = n.parse::<u64>().ok().filter(|n| r.pulls.contains_key(n)) else {
-                return not_found();
-            };
-            let p = r.pulls.get_mut(&number).expect("checked above");
-            if let Some(t) = str_field("title") {
-                p.title = t.to_string();
-            }
-            if let Some(b) = str_field("body") {
-                p.body = Some(b.to_string());
-            }
-            if let Some(s) = str_field("state") {
-                p.state = s.to_string();
-            }
-            if let Some(b) = str_field("base") {
-                p.base = b.to_string();
-            }
-            p.updates += 1;
-            touch(&mut r.created, number);
-            (200, pull_json(&ctx, &r.pulls[&number], &r.created))
-        }
-        ("GET", ["issues"]) => {
-            let state = params.get("state").map_or("open", String::as_str);
-            let wanted: Vec<String> = params
-                .get("labels")
-                .map(|l| {
-                    l.split(',')
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default();
-            let mut items: Vec<(u64, Value)> = Vec::new();
-            for i in r.issues.values() {
-                if (state == "all" || i.state == state)
-                    && wanted.iter().all(|w| i.labels.contains(w))
-                {
-                    items.push((i.number, issue_json(&ctx, i, &r.created)));
-                }
-            }
-            for p in r.pulls.values() {
-                if (state == "all" || p.state == state)
-                    && wanted.iter().all(|w| p.labels.contains(w))
-                {
-                    items.push((p.number, pull_as_issue_json(&ctx, p, &r.created)));
-                }
-            }
-            items.sort_by_key(|item| std::cmp::Reverse(item.0));
-            (
-                200,
-                Value::Array(items.into_iter().map(|(_, v)| v).collect()),
-            )
-        }
-        ("POST", ["issues"]) => {
-            let Some(title) = str_field("title") else {
-                return validation_failed("Issue", "title is required".into());
-            };
-            r.next_number += 1;
-            let number = r.next_number;
-            let issue = FakeIssue {
-                number,
-                title: title.to_string(),
-                body: str_field("body").map(str::to_string),
-                state: "open".into(),
-                labels: labels_field().unwrap_or_default(),
-                updates: 0,
-            };
-            r.created.insert(number, (now(), now()));
-            let json = issue_json(&ctx, &issue, &r.created);
-            r.issues.insert(number, issue);
-            (201, json)
-        }
-        ("GET", ["issues", n]) => {
-            let Ok(number) = n.parse::<u64>() else {
-                return not_found();
-            };
-            if let Some(i) = r.issues.get(&number) {
-                (200, issue_json(&ctx, i, &r.created))
-            } else if let Some(p) = r.pulls.get(&number) {
-                (200, pull_as_issue_json(&ctx, p, &r.created))
-            } else {
-                not_found()
-            }
-        }
-        ("PATCH", ["issues", n]) => {
-            let Some(number) = n.parse::<u64>().ok().filter(|n| r.issues.contains_key(n)) else {
-                return not_found();
-            };
-            let labels = labels_field();
-            let i = r.issues.get_mut(&number).expect("checked above");
-            if let Some(t) = str_field("title") {
-                i.title = t.to_string();
-            }
-            if let Some(b) = str_field("body") {
-                i.body = Some(b.to_string());
-            }
-            if let Some(s) = str_field("state") {
-                i.state = s.to_string();
-            }
-            if let Some(l) = labels {
-                i.labels = l;
-            }
-            i.updates += 1;
-            touch(&mut r.created, number);
-            (200, issue_json(&ctx, &r.issues[&number], &r.created))
-        }
-        (m @ ("POST" | "PUT"), ["issues", n, "labels"]) => {
-            let Ok(number) = n.parse::<u64>() else {
-                return not_found();
-            };
-            let given = labels_field().unwrap_or_default();
-            let current = if let Some(i) = r.issues.get_mut(&number) {
-                i.updates += 1;
-                &mut i.labels
-            } else if let Some(p) = r.pulls.get_mut(&number) {
-                p.updates += 1;
-                &mut p.labels
-            } else {
-                return not_found();
-            };
-            if m == "PUT" {
-                current.clear();
-            }
-            for l in given {
-                if !current.contains(&l) {
-                    current.push(l);
-                }
-            }
-            let json = Value::Array(current.iter().map(|l| label_json(&ctx, l)).collect());
-            touch(&mut r.created, number);
-            (200, json)
-        }
-        _ => not_found(),
-    }
-}
-
-struct Ctx {
-    base: String,
-    owner: String,
-    repo: String,
-}
-
-impl Ctx {
-    fn api(&self) -> String {
-        format!("{}/repos/{}/{}", self.base, self.owner, self.repo)
-    }
-    fn html(&self) -> String {
-        format!("{}/{}/{}", self.base, self.owner, self.repo)
-    }
-}
-
-fn touch(created: &mut BTreeMap<u64, (String, String)>, number: u64) {
-    if let Some(times) = created.get_mut(&number) {
-        times.1 = now();
-    }
-}
-
-fn times(created: &BTreeMap<u64, (String, String)>, number: u64) -> (String, String) {
-    created
-        .get(&number)
-        .cloned()
-        .unwrap_or_else(|| (now(), now()))
-}
-
-fn user_json(base: &str, login: &str) -> Value {
-    let u = format!("{base}/users/{login}");
-    json!({
-        "login": login, "id": 1, "node_id": "MDQ6VXNlcjE=",
-        "avatar_url": format!("{base}/avatars/{login}"), "gravatar_id": "",
-        "url": u, "html_url": format!("{base}/{login}"),
-        "followers_url": format!("{u}/followers"), "following_url": format!("{u}/following{{/other_user}}"),
-        "gists_url": format!("{u}/gists{{/gist_id}}"), "starred_url": format!("{u}/starred{{/owner}}{{/repo}}"),
-        "subscriptions_url": format!("{u}/subscriptions"), "organizations_url": format!("{u}/orgs"),
-        "repos_url": format!("{u}/repos"), "events_url": format!("{u}/events{{/privacy}}"),
-        "received_events_url": format!("{u}/received_events"), "type": "Bot", "site_admin": false,
-    })
-}
-
-fn label_json(ctx: &Ctx, name: &str) -> Value {
-    let id = name
-        .bytes()
-        .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
-        % 1_000_000_000;
-    json!({
-        "id": id, "node_id": format!("LA_{id}"),
-        "url": format!("{}/labels/{}", ctx.api(), name.replace('/', "%2F")),
-        "name": name, "description": null, "color": "ededed", "default": false,
-    })
-}
-
-fn pull_json(ctx: &Ctx, p: &FakePull, created: &BTreeMap<u64, (String, String)>) -> Value {
-    let (created_at, updated_at) = times(created, p.number);
-    let api = format!("{}/pulls/{}", ctx.api(), p.number);
-    let html = format!("{}/pull/{}", ctx.html(), p.number);
-    let branch = |name: &str| {
-        json!({
-            "label": format!("{}:{name}", ctx.owner), "ref": name,
-            "sha": "0000000000000000000000000000000000000000",
-            "user": user_json(&ctx.base, &ctx.owner),
-        })
-    };
-    json!({
-        "id": 1000 + p.number, "node_id": format!("PR_{}", p.number), "number": p.number,
-        "url": api, "html_url": html,
-        "diff_url": format!("{html}.diff"), "patch_url": format!("{html}.patch"),
-        "issue_url": format!("{}/issues/{}", ctx.api(), p.number),
-        "commits_url": format!("{api}/commits"), "review_comments_url": format!("{api}/comments"),
-        "review_comment_url": format!("{}/pulls/comments{{/number}}", ctx.api()),
-        "comments_url": format!("{}/issues/{}/comments", ctx.api(), p.number),
-        "statuses_url": format!("{}/statuses/0000000000000000000000000000000000000000", ctx.api()),
-        "state": p.state, "locked": false, "title": p.title, "body": p.body,
-        "user": user_json(&ctx.base, "autofix[bot]"),
-        "labels": p.labels.iter().map(|l| label_json(ctx, l)).collect::<Vec<_>>(),
-        "milestone": null, "active_lock_reason": null,
-        "created_at": created_at, "updated_at": updated_at, "closed_at": null, "merged_at": null,
-        "merge_commit_sha": null, "assignee": null, "assignees": [], "requested_reviewers": [],
-        "requested_teams": [], "draft": p.draft,
-        "head": branch(&p.head), "base": branch(&p.base),
-        "author_association": "NONE",
-    })
-}
-
-fn pull_as_issue_json(ctx: &Ctx, p: &FakePull, created: &BTreeMap<u64, (String, String)>) -> Value {
-    let mut v = issue_json(
-        ctx,
-        &FakeIssue {
-            number: p.number,
-            title: p.title.clone(),
-            body: p.body.clone(),
-            state: p.state.clone(),
-            labels: p.labels.clone(),
-            updates: p.updates,
-        },
-        created,
-    );
-    let html = format!("{}/pull/{}", ctx.html(), p.number);
-    v["html_url"] = json!(html);
-    v["pull_request"] = json!({
-        "url": format!("{}/pulls/{}", ctx.api(), p.number), "html_url": html,
-        "diff_url": format!("{html}.diff"), "patch_url": format!("{html}.patch"),
-    });
-    v
-}
-
-fn issue_json(ctx: &Ctx, i: &FakeIssue, created: &BTreeMap<u64, (String, String)>) -> Value {
-    let (created_at, updated_at) = times(created, i.number);
-    let api = format!("{}/issues/{}", ctx.api(), i.number);
-    json!({
-        "id": 1000 + i.number, "node_id": format!("I_{}", i.number), "number": i.number,
-        "url": api, "repository_url": ctx.api(), "labels_url": format!("{api}/labels{{/name}}"),
-        "comments_url": format!("{api}/comments"), "events_url": format!("{api}/events"),
-        "html_url": format!("{}/issues/{}", ctx.html(), i.number),
-        "state": i.state, "state_reason": null, "title": i.title, "body": i.body,
-        "user": user_json(&ctx.base, "autofix[bot]"),
-        "labels": i.labels.iter().map(|l| label_json(ctx, l)).collect::<Vec<_>>(),
-        "assignee": null, "assignees": [], "milestone": null, "locked": false,
-        "active_lock_reason": null, "comments": 0, "closed_at": null,
-        "created_at": created_at, "updated_at": updated_at, "author_association": "NONE",
-    })
-}
-
-/// The current time as RFC 3339 UTC, to the second.
-fn now() -> String {
-    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }

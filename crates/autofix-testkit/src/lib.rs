@@ -5,22 +5,33 @@
 //! logs (`previous` included), with the apiserver's `Status` bodies for errors. It records every
 //! request so tests can prove a client only read.
 //!
-//! [`FakeGithub`] is a stateful GitHub REST API (pull requests, issues, labels) for the octocrab
-//! client, with injectable faults.
+//! [`FakeGithub`] is a stateful GitHub REST API (pull requests with drafts, reviewers, closing
+//! and merging; issues; labels; GitHub App installations minting short-lived tokens from a
+//! verified JWT) for the octocrab client, with injectable faults.
+//!
+//! [`GitHttpServer`] serves bare repositories over git's smart HTTP protocol (the real
+//! `git http-backend`) behind basic auth, so git2's credential path is exercised for real.
 //!
 //! [`scenario_dirs`] lists the scenario folders every conformance-style test runs over.
 //!
-//! Layout: `scenarios.rs` (where the scenario folders are), `fake_github.rs` (the fake GitHub), `fake_kube.rs` (the server handle),
+//! Layout: `scenarios.rs` (where the scenario folders are), `fake_github.rs` (the fake GitHub;
+//! `fake_github/` its routes, JSON shapes and App auth), `git_http.rs` (the smart HTTP git
+//! server), `fake_kube.rs` (the server handle),
 //! `fake_kube/world.rs` (the scenario's objects and logs), `fake_kube/api.rs` (the routes),
 //! `fake_kube/selector.rs` (field and label selectors).
 
 mod fake_github;
 mod fake_kube;
+mod git_http;
 mod scenarios;
 
-pub use fake_github::{FakeGithub, FakeIssue, FakePull, Fault, GithubRequest};
+pub use fake_github::{
+    FakeGithub, FakeIssue, FakePull, Fault, GithubRequest, TEST_APP_PRIVATE_KEY,
+    TEST_APP_PUBLIC_KEY, UNKNOWN_PRIVATE_KEY,
+};
 
 pub use fake_kube::{FakeKube, RecordedRequest};
+pub use git_http::GitHttpServer;
 pub use scenarios::scenario_dirs;
 
 use std::path::PathBuf;

@@ -9,7 +9,7 @@ use autofix_core::Incident;
 use autofix_core::alert::WebhookPayload;
 use autofix_diagnose::RuleDiagnoser;
 use autofix_forge::LocalForge;
-use autofix_pipeline::{Config, Pipeline, RunReport};
+use autofix_pipeline::{Config, Pipeline, RunReport, Target};
 use autofix_tracking::client::FileInfo;
 use autofix_tracking::record::RECORD_ID_TAG;
 use autofix_tracking::{
@@ -130,8 +130,7 @@ async fn run_scenario(name: &str) -> Result<IncidentRun, Box<dyn std::error::Err
     let pipeline = Pipeline {
         source: Arc::new(SnapshotSource::open(&dir)?),
         diagnoser: Arc::new(RuleDiagnoser::default()),
-        forge: Arc::new(LocalForge::for_git_dir(&git_dir)),
-        gitops: work.clone(),
+        target: Target::local(work.clone(), Arc::new(LocalForge::for_git_dir(&git_dir))),
         config: Config::default(),
     };
     let mut ctx = RunContext::from_incident(&incident);

@@ -4,7 +4,7 @@
 //! the pipeline then runs on the offline default (snapshot, rules, local forge) and a table
 //! summarises what it decided, next to what the example expects.
 
-use crate::offline_pipeline;
+use crate::{offline_pipeline, target};
 use anyhow::Context;
 use autofix_pipeline::{Config, RunReport};
 use include_dir::{Dir, include_dir};
@@ -47,7 +47,11 @@ pub async fn run(keep: bool, json: bool) -> anyhow::Result<()> {
         let scenario = temp.path().join(name);
         let repo = temp.path().join("repos").join(name);
         init_repo(&scenario.join("gitops"), &repo)?;
-        let pipeline = offline_pipeline(&scenario, &repo, Config::default())?;
+        let pipeline = offline_pipeline(
+            &scenario,
+            target(Some(&repo), &Config::default())?,
+            Config::default(),
+        )?;
         let incident = crate::read_incident(&scenario.join("alert.json"))?;
         let report = pipeline
             .run(&incident)

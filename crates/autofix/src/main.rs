@@ -13,7 +13,7 @@ use autofix_core::Incident;
 use autofix_core::alert::WebhookPayload;
 use autofix_diagnose::{Diagnoser, RuleDiagnoser};
 use autofix_forge::LocalForge;
-use autofix_pipeline::{Config, Pipeline, PipelineError};
+use autofix_pipeline::{Config, Pipeline, PipelineError, Target};
 use autofix_server::PipelineRunner;
 use autofix_store::Store;
 use autofix_tracking::{Tracker, run_and_track};
@@ -45,9 +45,14 @@ enum Command {
         /// Snapshot folder holding cluster/ and logs/ (and alert.json).
         #[arg(long, env = "AUTOFIX_SNAPSHOT")]
         snapshot: PathBuf,
-        /// Local git work tree of the GitOps repo; its checked-out branch is the base.
+        /// Local git work tree of the GitOps repo; its checked-out branch is the base. Without
+        /// it, fixes go to the remote repositories of `[[gitops.repos]]`.
         #[arg(long, env = "AUTOFIX_GITOPS")]
-        gitops: PathBuf,
+        gitops: Option<PathBuf>,
+        /// Data directory for clones of remote repositories and the tracking spool (overrides
+        /// `server.data_dir`).
+        #[arg(long, env = "AUTOFIX_DATA_DIR")]
+        data_dir: Option<PathBuf>,
         /// Alertmanager webhook body to handle (default: <snapshot>/alert.json).
         #[arg(long)]
         alert: Option<PathBuf>,
@@ -66,9 +71,10 @@ enum Command {
         /// Read evidence from this snapshot folder instead of the live cluster (offline mode).
         #[arg(long, env = "AUTOFIX_SNAPSHOT")]
         snapshot: Option<PathBuf>,
-        /// Local git work tree of the GitOps repo; its checked-out branch is the base.
+        /// Local git work tree of the GitOps repo; its checked-out branch is the base. Without
+        /// it, fixes go to the remote repositories of `[[gitops.repos]]`.
         #[arg(long, env = "AUTOFIX_GITOPS")]
-        gitops: PathBuf,
+        gitops: Option<PathBuf>,
         /// Config file (TOML; see config/autofix.example.toml).
         #[arg(long, env = "AUTOFIX_CONFIG")]
         config: Option<PathBuf>,
@@ -225,15 +231,24 @@ async fn try_main(opts: Opts) -> anyhow::Result<()> {
         Command::Run {
             snapshot,
             gitops,
+            data_dir,
             alert,
             config,
             mlflow,
             json,
         } => {
-            let config = load_config(config.as_deref(), mlflow)?;
+            let mut config = load_config(config.as_deref(), mlflow)?;
+            if let Some(dir) = data_dir {
+                config.server.data_dir = dir;
+            }
             let incident = read_incident(&alert.unwrap_or_else(|| snapshot.join("alert.json")))?;
-            let tracker = tracker(&config, &gitops.join(".git").join("autofix"))?;
-            let pipeline = offline_pipeline(&snapshot, &gitops, config)?;
+            let spool = match &gitops {
+                Some(work_tree) => work_tree.join(".git").join("autofix"),
+                None => config.server.data_dir.clone(),
+            };
+            let tracker = tracker(&config, &spool)?;
+            let target = target(gitops.as_deref(), &config)?;
+            let pipeline = offline_pipeline(&snapshot, target, config)?;
             let (result, logging) = run_and_track(&pipeline, &tracker, &incident).await;
             // A one-shot command waits for the (bounded) logging before it exits.
             if let Ok(outcome) = logging.await
@@ -262,9 +277,10 @@ async fn try_main(opts: Opts) -> anyhow::Result<()> {
             }
             config.server.auth.insecure_no_auth |= insecure_no_auth;
             let tracker = tracker(&config, &config.server.data_dir)?;
+            let target = target(gitops.as_deref(), &config)?;
             let pipeline = match snapshot {
-                Some(dir) => offline_pipeline(&dir, &gitops, config.clone())?,
-                None => live_pipeline(&gitops, config.clone()).await?,
+                Some(dir) => offline_pipeline(&dir, target, config.clone())?,
+                None => live_pipeline(target, config.clone()).await?,
             };
             if tracker.is_enabled() {
                 let replay = tracker.clone();
@@ -370,35 +386,54 @@ fn tracker(config: &Config, data_dir: &Path) -> anyhow::Result<Tracker> {
     Tracker::new(&config.tracking, data_dir).map_err(|e| BadInput(e.into()).into())
 }
 
-/// The service default: live read-only evidence, rules, records in the repo's `.git/autofix/`.
-async fn live_pipeline(gitops: &Path, config: Config) -> anyhow::Result<Pipeline> {
+/// Where fixes go: the local work tree given with `--gitops` (records in its `.git/autofix/`),
+/// else the remote repositories of `[[gitops.repos]]`, cloned below `gitops.cache_dir`
+/// (default `<server.data_dir>/repos`).
+fn target(gitops: Option<&Path>, config: &Config) -> anyhow::Result<Target> {
+    if let Some(work_tree) = gitops {
+        let git_dir = autofix_gitops::git_dir(work_tree).map_err(|e| {
+            BadInput(anyhow::Error::new(e).context(format!("--gitops {}", work_tree.display())))
+        })?;
+        return Ok(Target::local(
+            work_tree,
+            Arc::new(LocalForge::for_git_dir(&git_dir)),
+        ));
+    }
+    if config.gitops.repos.is_empty() {
+        return Err(BadInput(anyhow::anyhow!(
+            "no GitOps repository: pass --gitops DIR (a local work tree) or configure [[gitops.repos]]"
+        ))
+        .into());
+    }
+    let cache = config
+        .gitops
+        .cache_dir
+        .clone()
+        .unwrap_or_else(|| config.server.data_dir.join("repos"));
+    Target::remote(config, &cache).map_err(|e| BadInput(e.into()).into())
+}
+
+/// The service default: live read-only evidence and rules.
+async fn live_pipeline(target: Target, config: Config) -> anyhow::Result<Pipeline> {
     autofix_cluster::install_crypto_provider();
     let source = LiveSource::from_default_config().await.context(
         "cannot reach a cluster (in-cluster config or kubeconfig); use --snapshot to run offline",
     )?;
-    let git_dir = autofix_gitops::git_dir(gitops).map_err(|e| {
-        BadInput(anyhow::Error::new(e).context(format!("--gitops {}", gitops.display())))
-    })?;
     Ok(Pipeline {
         source: Arc::new(source),
         diagnoser: Arc::new(RuleDiagnoser::new(config.rule_config())),
-        forge: Arc::new(LocalForge::for_git_dir(&git_dir)),
-        gitops: gitops.to_path_buf(),
+        target,
         config,
     })
 }
 
-/// The offline default: snapshot evidence, rule diagnosis, records in the repo's `.git/autofix/`.
-fn offline_pipeline(snapshot: &Path, gitops: &Path, config: Config) -> anyhow::Result<Pipeline> {
+/// The offline default: snapshot evidence and rules.
+fn offline_pipeline(snapshot: &Path, target: Target, config: Config) -> anyhow::Result<Pipeline> {
     let source = SnapshotSource::open(snapshot).map_err(|e| BadInput(e.into()))?;
-    let git_dir = autofix_gitops::git_dir(gitops).map_err(|e| {
-        BadInput(anyhow::Error::new(e).context(format!("--gitops {}", gitops.display())))
-    })?;
     Ok(Pipeline {
         source: Arc::new(source),
         diagnoser: Arc::new(RuleDiagnoser::new(config.rule_config())),
-        forge: Arc::new(LocalForge::for_git_dir(&git_dir)),
-        gitops: gitops.to_path_buf(),
+        target,
         config,
     })
 }

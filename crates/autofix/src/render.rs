@@ -194,6 +194,9 @@ pub fn run(r: &RunReport) -> String {
                     .unwrap_or(""),
                 pr.url
             );
+            if let Some(remote) = &r.remote {
+                let _ = writeln!(out, "  pushed to {remote}");
+            }
         }
         (_, Some(e)) => {
             let verb = if e.created { "recorded" } else { "updated" };
@@ -203,9 +206,14 @@ pub fn run(r: &RunReport) -> String {
                 e.number, e.title, e.url
             );
         }
-        _ => {
-            let _ = writeln!(out, "\nNothing to do.");
-        }
+        _ => match &r.note {
+            Some(note) => {
+                let _ = writeln!(out, "\n{} {note}", style.bold("No pull request:"));
+            }
+            None => {
+                let _ = writeln!(out, "\nNothing to do.");
+            }
+        },
     }
     out
 }

@@ -4,7 +4,7 @@ pub(crate) mod record;
 mod store;
 mod time;
 
-use crate::{Escalation, EscalationRecord, Forge, ForgeError, PrRecord, PullRequest};
+use crate::{DeclinedPr, Escalation, EscalationRecord, Forge, ForgeError, PrRecord, PullRequest};
 use async_trait::async_trait;
 use record::{Record, RecordState, StoredIssue, StoredPull};
 use std::path::{Path, PathBuf};
@@ -81,6 +81,9 @@ impl LocalForge {
                 title: pr.title.clone(),
                 body: pr.body.clone(),
                 labels: pr.labels.clone(),
+                draft: pr.draft,
+                reviewers: pr.reviewers.clone(),
+                team_reviewers: pr.team_reviewers.clone(),
                 created_at: now.clone(),
                 updated_at: now,
             },
@@ -90,6 +93,22 @@ impl LocalForge {
             url,
             created,
         })
+    }
+
+    /// The closed (not merged) pull requests from `head` into `base`, newest first.
+    fn declined_pulls(&self, head: &str, base: &str) -> Result<Vec<DeclinedPr>, ForgeError> {
+        let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut declined: Vec<DeclinedPr> = store::list::<StoredPull>(&self.dir)?
+            .into_iter()
+            .filter(|p| p.state == RecordState::Closed && p.head == head && p.base == base)
+            .map(|p| DeclinedPr {
+                number: p.number,
+                url: url_of(&store::record_dir::<StoredPull>(&self.dir, p.number)),
+                body: p.body,
+            })
+            .collect();
+        declined.sort_by_key(|d| std::cmp::Reverse(d.number));
+        Ok(declined)
     }
 
     fn upsert_issue(&self, escalation: &Escalation) -> Result<EscalationRecord, ForgeError> {
@@ -143,8 +162,13 @@ impl LocalForge {
                 (stored.number(), store::create(&self.dir, &stored)?, true)
             }
         };
-        Ok((number, format!("file://{}", dir.display()), created))
+        Ok((number, url_of(&dir), created))
     }
+}
+
+/// The URL of a record directory.
+fn url_of(dir: &Path) -> String {
+    format!("file://{}", dir.display())
 }
 
 impl std::fmt::Debug for LocalForge {
@@ -167,6 +191,13 @@ impl Forge for LocalForge {
     async fn escalate(&self, escalation: &Escalation) -> Result<EscalationRecord, ForgeError> {
         let (forge, escalation) = (self.clone(), escalation.clone());
         tokio::task::spawn_blocking(move || forge.upsert_issue(&escalation))
+            .await
+            .map_err(|source| ForgeError::Task { source })?
+    }
+
+    async fn declined(&self, head: &str, base: &str) -> Result<Vec<DeclinedPr>, ForgeError> {
+        let (forge, head, base) = (self.clone(), head.to_string(), base.to_string());
+        tokio::task::spawn_blocking(move || forge.declined_pulls(&head, &base))
             .await
             .map_err(|source| ForgeError::Task { source })?
     }

@@ -9,8 +9,11 @@ use serde::{Deserialize, Serialize};
 pub enum RecordState {
     /// Requests for the same head (or key) update it.
     Open,
-    /// Set by hand; requests for the same head (or key) open a new record.
+    /// Set by hand: closed without merging (for a pull request, declined); requests for the
+    /// same head (or key) open a new record.
     Closed,
+    /// Set by hand on a pull request: closed and merged; like `Closed`, but not declined.
+    Merged,
 }
 
 /// A pull request as `pulls/<N>/pr.json` holds it.
@@ -18,7 +21,7 @@ pub enum RecordState {
 pub struct StoredPull {
     /// Number, shared with issues.
     pub number: u64,
-    /// Open or closed.
+    /// Open, closed (declined) or merged.
     pub state: RecordState,
     /// The branch holding the fix.
     pub head: String,
@@ -30,6 +33,15 @@ pub struct StoredPull {
     pub body: String,
     /// Labels.
     pub labels: Vec<String>,
+    /// Whether it was opened as a draft (false in records written before drafts existed).
+    #[serde(default)]
+    pub draft: bool,
+    /// Logins whose review was requested on creation.
+    #[serde(default)]
+    pub reviewers: Vec<String>,
+    /// Team slugs whose review was requested on creation.
+    #[serde(default)]
+    pub team_reviewers: Vec<String>,
     /// When it was opened, RFC 3339 in UTC.
     pub created_at: String,
     /// When it was last opened or updated, RFC 3339 in UTC.

@@ -362,15 +362,28 @@ pub struct Serve {
 }
 
 impl Serve {
-    /// Starts the service and waits until `/readyz` answers 200.
+    /// Starts the service on the fixture's snapshot and local repo, and waits until `/readyz`
+    /// answers 200.
     pub fn start(f: &Fixture, config: &Path, data_dir: &Path, log: &Path) -> Serve {
+        Serve::launch(&f.scenario, Some(&f.repo), config, data_dir, log)
+    }
+
+    /// Starts the service on a snapshot, with a local repo or (without) the config's remote
+    /// repositories, and waits until `/readyz` answers 200.
+    pub fn launch(
+        snapshot: &Path,
+        gitops: Option<&Path>,
+        config: &Path,
+        data_dir: &Path,
+        log: &Path,
+    ) -> Serve {
         let port = free_port();
         let mut command = Command::new(bin());
+        command.args(["serve", "--snapshot"]).arg(snapshot);
+        if let Some(repo) = gitops {
+            command.arg("--gitops").arg(repo);
+        }
         command
-            .args(["serve", "--snapshot"])
-            .arg(&f.scenario)
-            .arg("--gitops")
-            .arg(&f.repo)
             .arg("--config")
             .arg(config)
             .args(["--listen", &format!("127.0.0.1:{port}")])
