@@ -1,7 +1,7 @@
 //! Diagnosis: from evidence to a root cause, its evidence and, where it is safe, a fix.
 //!
 //! A [`Diagnoser`] is a seam with two real implementations: [`RuleDiagnoser`] (deterministic,
-//! offline, no API key) and an LLM diagnoser (a later issue) for what rules cannot explain.
+//! offline, no API key) and the LLM diagnoser of `autofix-llm` for what rules cannot explain.
 //!
 //! Layout: `facts.rs` reads the evidence once into the shape the rules ask about; `analyzers.rs`
 //! holds the ordered rule analyzers, one per root-cause class; `fixes.rs` derives the
@@ -17,8 +17,8 @@ use analyzers::{ANALYZERS, Fix};
 use autofix_core::quantity::Quantity;
 use autofix_core::{Action, Diagnosis, Evidence, Remediation};
 
-/// Why a diagnoser could not answer. The rules always answer (at worst `unknown`), so this is
-/// empty until a diagnoser that can fail (the LLM) joins.
+/// Why a diagnoser could not answer. Empty: the rules always answer (at worst `unknown`), and the
+/// LLM chain ends in an escalation rather than an error when the provider fails.
 #[derive(Debug, thiserror::Error)]
 pub enum DiagnoseError {}
 

@@ -34,6 +34,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// MLflow tracking of every run.
     pub tracking: TrackingConfig,
+    /// The LLM diagnoser: mode, provider, budget (see `docs/llm.md`).
+    pub llm: autofix_llm::LlmConfig,
 }
 
 /// Settings of the rule analyzers' fixes.
@@ -167,6 +169,16 @@ pub enum ConfigError {
         /// What is wrong.
         reason: String,
     },
+    /// An `[llm]` value cannot be used.
+    #[error("config file {path}: [llm] `{field}` {reason}")]
+    Llm {
+        /// The file.
+        path: String,
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
     /// A `[github]` value cannot be used.
     #[error("config file {path}: [github] `{field}` {reason}")]
     Github {
@@ -278,6 +290,14 @@ impl Config {
             .github
             .check()
             .map_err(|(field, reason)| ConfigError::Github {
+                path: origin.to_string(),
+                field,
+                reason,
+            })?;
+        config
+            .llm
+            .check()
+            .map_err(|(field, reason)| ConfigError::Llm {
                 path: origin.to_string(),
                 field,
                 reason,

@@ -45,6 +45,9 @@ pub struct Metrics {
     incidents: Family<Label, Gauge>,
     tracking_runs: Family<Label, Counter>,
     traces: Family<Label, Counter>,
+    llm_requests: Family<Label, Counter>,
+    llm_tokens: Family<Label, Counter>,
+    llm_seconds: Histogram,
     tracking: Option<TrackingSource>,
 }
 
@@ -174,6 +177,24 @@ impl Metrics {
             "Runs exported as OTLP traces to MLflow, by result (exported, failed)",
             traces.clone(),
         );
+        let llm_requests = Family::<Label, Counter>::default();
+        registry.register(
+            "llm_requests",
+            "LLM diagnosis tries by outcome (accepted, invalid: the reply was refused, error: the call failed)",
+            llm_requests.clone(),
+        );
+        let llm_tokens = Family::<Label, Counter>::default();
+        registry.register(
+            "llm_tokens",
+            "Tokens the LLM provider reported, by kind (prompt, completion)",
+            llm_tokens.clone(),
+        );
+        let llm_seconds = Histogram::new(exponential_buckets(0.05, 2.0, 12));
+        registry.register(
+            "llm_request_duration_seconds",
+            "Duration of LLM diagnosis tries in seconds, retries included",
+            llm_seconds.clone(),
+        );
         // Shown from the start, at zero, even with tracking off.
         for result in TRACKING_RESULTS {
             tracking_runs.get_or_create(&[("result", result)]).inc_by(0);
@@ -196,6 +217,9 @@ impl Metrics {
             incidents,
             tracking_runs,
             traces,
+            llm_requests,
+            llm_tokens,
+            llm_seconds,
             tracking: None,
         }
     }
@@ -241,6 +265,33 @@ impl Metrics {
                 self.stage_seconds
                     .get_or_create(&[("stage", stage)])
                     .observe(ms / 1000.0);
+            }
+        }
+    }
+
+    /// Records the LLM tries of a run report (its `attempts` array): outcome, tokens, latency.
+    pub fn llm_attempts(&self, report: &serde_json::Value) {
+        let Some(attempts) = report.get("attempts").and_then(|a| a.as_array()) else {
+            return;
+        };
+        for attempt in attempts.iter().filter(|a| a["agent"] == "llm") {
+            let outcome = match attempt["outcome"].as_str() {
+                Some("accepted") => "accepted",
+                Some("invalid") => "invalid",
+                _ => "error",
+            };
+            self.llm_requests
+                .get_or_create(&[("outcome", outcome)])
+                .inc();
+            for kind in ["prompt", "completion"] {
+                if let Some(tokens) = attempt[format!("{kind}_tokens")].as_u64() {
+                    self.llm_tokens
+                        .get_or_create(&[("kind", kind)])
+                        .inc_by(tokens);
+                }
+            }
+            if let Some(ms) = attempt["latency_ms"].as_f64() {
+                self.llm_seconds.observe(ms / 1000.0);
             }
         }
     }
@@ -296,6 +347,25 @@ impl Metrics {
 #[cfg(test)]
 mod stage_tests {
     use super::*;
+
+    #[test]
+    fn llm_attempts_of_a_report_become_counters() {
+        let metrics = Metrics::new();
+        metrics.llm_attempts(&serde_json::json!({"attempts": [
+            {"agent": "llm", "outcome": "invalid", "prompt_tokens": 900, "completion_tokens": 80, "latency_ms": 1200.0},
+            {"agent": "llm", "outcome": "accepted", "prompt_tokens": 950, "completion_tokens": 70, "latency_ms": 900.0},
+        ]}));
+        let text = metrics.render();
+        for line in [
+            "autofix_llm_requests_total{outcome=\"invalid\"} 1",
+            "autofix_llm_requests_total{outcome=\"accepted\"} 1",
+            "autofix_llm_tokens_total{kind=\"prompt\"} 1850",
+            "autofix_llm_tokens_total{kind=\"completion\"} 150",
+            "autofix_llm_request_duration_seconds_count 2",
+        ] {
+            assert!(text.contains(line), "{line} missing:\n{text}");
+        }
+    }
 
     #[test]
     fn stage_latencies_of_a_report_become_histograms() {

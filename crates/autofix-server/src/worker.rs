@@ -153,6 +153,7 @@ async fn record(
                 ctx.metrics.published(kind.as_str());
             }
             ctx.metrics.stages(&output.report);
+            ctx.metrics.llm_attempts(&output.report);
             ctx.store
                 .complete(claim, &output.report)
                 .await

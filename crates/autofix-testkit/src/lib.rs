@@ -12,6 +12,9 @@
 //! [`GitHttpServer`] serves bare repositories over git's smart HTTP protocol (the real
 //! `git http-backend`) behind basic auth, so git2's credential path is exercised for real.
 //!
+//! [`FakeOpenAi`] (`fake_openai.rs`) is a scripted OpenAI-compatible chat completions server
+//! (patches, raw content, 429 with `Retry-After`, 5xx, hangs) that records every request.
+//!
 //! [`scenario_dirs`] lists the scenario folders every conformance-style test runs over.
 //!
 //! Layout: `scenarios.rs` (where the scenario folders are), `fake_github.rs` (the fake GitHub;
@@ -22,6 +25,7 @@
 
 mod fake_github;
 mod fake_kube;
+mod fake_openai;
 mod git_http;
 mod scenarios;
 
@@ -31,6 +35,7 @@ pub use fake_github::{
 };
 
 pub use fake_kube::{FakeKube, RecordedRequest};
+pub use fake_openai::{FakeOpenAi, OpenAiRequest, Reply};
 pub use git_http::GitHttpServer;
 pub use scenarios::scenario_dirs;
 

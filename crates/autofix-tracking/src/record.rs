@@ -11,6 +11,7 @@ use crate::client::RunStatus;
 use autofix_core::Incident;
 use autofix_core::redact::redact;
 use autofix_pipeline::RunReport;
+use autofix_pipeline::report::ReportedAttempt;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -123,6 +124,21 @@ impl RunContext {
         }
     }
 
+    /// The context with the LLM's provider, model and iterations when its mode asks it.
+    pub fn with_llm(mut self, llm: &autofix_llm::LlmConfig) -> Self {
+        if llm.mode != autofix_llm::DiagnosisMode::Rules {
+            self.provider = if llm.azure.is_some() {
+                "azure-openai"
+            } else {
+                "openai-compatible"
+            }
+            .into();
+            self.model = Some(llm.model.clone());
+            self.max_iterations = llm.max_iterations;
+        }
+        self
+    }
+
     /// A readable run name: `shop/cart KubePodCrashLooping`.
     pub fn run_name(&self) -> String {
         run_name(
@@ -167,10 +183,12 @@ impl RunRecord {
     /// The record of a run that produced a report (a pull request, an escalation or nothing).
     pub fn from_report(report: &RunReport, ctx: &RunContext) -> Self {
         let end_time = now_ms();
-        let attempts = if ctx.attempts.is_empty() {
-            vec![rules_attempt(report)]
-        } else {
+        let attempts = if !ctx.attempts.is_empty() {
             ctx.attempts.clone()
+        } else if !report.attempts.is_empty() {
+            report.attempts.iter().map(diagnoser_attempt).collect()
+        } else {
+            vec![rules_attempt(report)]
         };
         let step = i64::from(attempts.last().map_or(1, |a| a.iteration));
         let w = &report.workload;
@@ -322,7 +340,12 @@ impl RunRecord {
             tags,
             note: note_markdown(report),
             artifacts,
-            prompts: ctx.prompts.clone(),
+            prompts: ctx
+                .prompts
+                .iter()
+                .cloned()
+                .chain(report.attempts.iter().flat_map(prompt_artifacts))
+                .collect(),
             attempts,
         }
     }
@@ -471,6 +494,54 @@ fn base_tags(ctx: &RunContext) -> BTreeMap<String, String> {
         tags.insert("safety_model".into(), v.clone());
     }
     tags
+}
+
+/// A nested run for one try of the diagnoser (an LLM iteration or fallback step).
+fn diagnoser_attempt(a: &ReportedAttempt) -> AttemptRecord {
+    let mut metrics = BTreeMap::new();
+    metrics.insert("llm_latency_ms".into(), a.latency_ms);
+    if let Some(t) = a.prompt_tokens {
+        metrics.insert("prompt_tokens".into(), t as f64);
+    }
+    if let Some(t) = a.completion_tokens {
+        metrics.insert("completion_tokens".into(), t as f64);
+    }
+    metrics.insert("accepted".into(), flag(a.outcome == "accepted"));
+    let mut params = BTreeMap::new();
+    params.insert("stage".into(), a.stage.clone());
+    if let Some(model) = a.name.strip_prefix("llm/") {
+        params.insert("model".into(), model.to_string());
+    }
+    let mut tags = BTreeMap::new();
+    tags.insert("outcome".into(), a.outcome.clone());
+    tags.insert("stage".into(), a.stage.clone());
+    AttemptRecord {
+        name: a.name.clone(),
+        agent: a.agent.clone(),
+        iteration: a.iteration,
+        status: if a.outcome == "accepted" {
+            RunStatus::Finished
+        } else {
+            RunStatus::Failed
+        },
+        metrics,
+        params,
+        tags,
+        error: a.error.clone(),
+    }
+}
+
+/// The prompt and reply of one try, stored under `prompts/` when `tracking.log_prompts` is on.
+fn prompt_artifacts(a: &ReportedAttempt) -> Vec<Artifact> {
+    let base = format!("prompts/{:02}-{}", a.iteration, a.stage);
+    let mut out = Vec::new();
+    if let Some(prompt) = &a.prompt {
+        out.push(Artifact::new(format!("{base}-prompt.txt"), prompt.clone()));
+    }
+    if let Some(reply) = &a.reply {
+        out.push(Artifact::new(format!("{base}-reply.txt"), reply.clone()));
+    }
+    out
 }
 
 /// The single attempt of a rules-only run, from its report.

@@ -18,7 +18,7 @@ pub async fn run_and_track(
     tracker: &Tracker,
     incident: &Incident,
 ) -> (Result<RunReport, PipelineError>, JoinHandle<RecordOutcome>) {
-    let context = RunContext::from_incident(incident);
+    let context = RunContext::from_incident(incident).with_llm(&pipeline.config.llm);
     // The incident hash is known only after diagnosis; the alert group's key stands in for it
     // until the full record replaces the tag.
     let group = incident

@@ -689,3 +689,111 @@ async fn a_tracked_run_is_exported_as_a_trace_with_a_span_per_stage() -> TestRes
     }
     Ok(())
 }
+
+/// An LLM diagnosis whose first reply is refused and second accepted: the parent run and two
+/// nested runs (FAILED with the reason, then FINISHED), the model as a param, tokens as
+/// metrics, and the prompts stored because `log_prompts` is on.
+#[tokio::test]
+async fn each_llm_iteration_is_a_nested_run() -> TestResult {
+    use autofix_llm::{ChainDiagnoser, DiagnosisMode, LlmConfig, LlmDiagnoser};
+    use autofix_testkit::{FakeOpenAi, Reply};
+    let Some(uri) = mlflow_uri("each_llm_iteration_is_a_nested_run") else {
+        return Ok(());
+    };
+    let fake = FakeOpenAi::start().await?;
+    fake.script(vec![
+        Reply::Content("{not json".into()),
+        Reply::Patch(serde_json::json!({
+            "category": "unknown",
+            "root_cause": "Pods are stopped during node drains before they finish in-flight batches.",
+            "reasoning": "Killing events on drained nodes; long image pulls on replacements.",
+            "fix_summary": "longer termination grace period",
+            "confidence": 0.55,
+            "changes": [{
+                "path": "spec.template.spec.terminationGracePeriodSeconds",
+                "value_json": "60",
+                "reason": "let in-flight batches finish during a drain"
+            }],
+            "evidence": ["Killing ledger-sync on prod-worker-2"]
+        })),
+    ]);
+    let llm_config = LlmConfig {
+        mode: DiagnosisMode::RulesThenLlm,
+        base_url: fake.url(),
+        model: "primary-model".into(),
+        max_iterations: 3,
+        max_retries: 0,
+        timeout_ms: 5_000,
+        ..LlmConfig::default()
+    };
+    let dir = scenario("unknown-replicas-mismatch-ledger-sync");
+    let temp = tempfile::tempdir()?;
+    let work = temp.path().join("gitops");
+    git_repo_from(&dir.join("gitops"), &work)?;
+    let payload = WebhookPayload::from_json(&std::fs::read(dir.join("alert.json"))?)?;
+    let incident = Incident::from_payload(&payload)?;
+    let git_dir = autofix_gitops::git_dir(&work)?;
+    let config = Config {
+        llm: llm_config.clone(),
+        ..Config::default()
+    };
+    let pipeline = Pipeline {
+        source: Arc::new(SnapshotSource::open(&dir)?),
+        diagnoser: Arc::new(ChainDiagnoser::new(
+            RuleDiagnoser::default(),
+            Some(LlmDiagnoser::new(llm_config, "sk-test".to_string().into())?),
+            DiagnosisMode::RulesThenLlm,
+        )),
+        target: Target::local(work.clone(), Arc::new(LocalForge::for_git_dir(&git_dir))),
+        config,
+    };
+    let spool = tempfile::tempdir()?;
+    let experiment = unique_experiment("llm");
+    let tracker = Tracker::new(
+        &TrackingConfig {
+            enabled: true,
+            tracking_uri: Some(uri.clone()),
+            experiment: experiment.clone(),
+            timeout_ms: 5_000,
+            spool_dir: Some(spool.path().to_path_buf()),
+            log_prompts: true,
+            ..TrackingConfig::default()
+        },
+        spool.path(),
+    )?;
+    let (result, logging) = autofix_tracking::run_and_track(&pipeline, &tracker, &incident).await;
+    let report = result?;
+    assert!(report.pr.is_some(), "{:?}", report.escalation_reason);
+    let outcome = logging.await?;
+    let RecordOutcome::Logged(parent) = outcome else {
+        return Err(format!("not logged: {outcome}").into());
+    };
+
+    let client = tracker.client().ok_or("enabled")?;
+    let run = client.get_run(&parent.run_id).await?.ok_or("parent run")?;
+    assert_eq!(run.data.param("model"), Some("primary-model"));
+    assert_eq!(run.data.param("provider"), Some("openai-compatible"));
+    assert_eq!(run.data.metric("iterations"), Some(2.0));
+    let mut nested = children(client, &parent.experiment_id, &parent.run_id).await?;
+    nested.sort_by_key(|r| r.data.tag("iteration").map(str::to_string));
+    assert_eq!(nested.len(), 2, "one nested run per iteration");
+    assert_eq!(nested[0].info.status, "FAILED");
+    assert_eq!(nested[0].data.tag("outcome"), Some("invalid"));
+    let error = artifacts(client, &nested[0]).await?;
+    assert!(
+        error.get("error.txt").is_some_and(|e| !e.is_empty()),
+        "{error:?}"
+    );
+    assert_eq!(nested[1].info.status, "FINISHED");
+    assert_eq!(nested[1].data.tag("outcome"), Some("accepted"));
+    assert_eq!(nested[1].data.param("model"), Some("primary-model"));
+    assert!(nested[1].data.metric("prompt_tokens").is_some());
+    let files = artifacts(client, &run).await?;
+    let prompts: Vec<&String> = files.keys().filter(|p| p.starts_with("prompts/")).collect();
+    assert_eq!(
+        prompts.len(),
+        4,
+        "prompt and reply of both tries: {prompts:?}"
+    );
+    Ok(())
+}

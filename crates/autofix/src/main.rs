@@ -13,6 +13,7 @@ use autofix_core::Incident;
 use autofix_core::alert::WebhookPayload;
 use autofix_diagnose::{Diagnoser, RuleDiagnoser};
 use autofix_forge::LocalForge;
+use autofix_llm::{ChainDiagnoser, DiagnosisMode, LlmDiagnoser};
 use autofix_pipeline::{Config, Pipeline, PipelineError, Target};
 use autofix_server::PipelineRunner;
 use autofix_store::Store;
@@ -36,6 +37,12 @@ enum Command {
     Diagnose {
         /// Snapshot folder holding alert.json, cluster/ and logs/.
         scenario: PathBuf,
+        /// Config file (its `[llm]` and `[rules]` sections).
+        #[arg(long, env = "AUTOFIX_CONFIG")]
+        config: Option<PathBuf>,
+        /// Ask the LLM too: `[llm] mode`, or `rules-then-llm` when that says `rules`.
+        #[arg(long)]
+        llm: bool,
         /// Print one JSON object instead of the report.
         #[arg(long)]
         json: bool,
@@ -115,6 +122,25 @@ enum Command {
     Tracking {
         #[command(subcommand)]
         command: TrackingCommand,
+    },
+    /// Fit the risk score to fix outcomes and suggest a block threshold (see docs/risk-model.md).
+    Calibrate {
+        /// CSV of decisions with columns `risk_score` and `outcome` (merged, rejected, reverted,
+        /// resolved, recurred).
+        #[arg(long)]
+        csv: PathBuf,
+        /// Safe rate the fixes below the suggested threshold must reach.
+        #[arg(long, default_value_t = 0.95)]
+        target: f64,
+        /// Fewest decisions to suggest a threshold from.
+        #[arg(long, default_value_t = 30)]
+        min_decisions: usize,
+        /// Write the calibration plot (SVG) here.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+        /// Print JSON instead of the table.
+        #[arg(long)]
+        json: bool,
     },
     /// Run the bundled example incidents end to end in a temporary folder and summarise.
     Demo {
@@ -215,17 +241,26 @@ fn main() -> ExitCode {
 }
 
 async fn try_main(opts: Opts) -> anyhow::Result<()> {
+    // One rustls crypto provider (ring) for every client: kube, octocrab, reqwest, async-openai.
+    autofix_cluster::install_crypto_provider();
     match opts.command {
-        Command::Diagnose { scenario, json } => {
+        Command::Diagnose {
+            scenario,
+            config,
+            llm,
+            json,
+        } => {
+            let mut config = load_config(config.as_deref(), None)?;
+            if llm && config.llm.mode == DiagnosisMode::Rules {
+                config.llm.mode = DiagnosisMode::RulesThenLlm;
+            }
             let source = SnapshotSource::open(&scenario).map_err(|e| BadInput(e.into()))?;
             let incident = read_incident(&scenario.join("alert.json"))?;
             let evidence = source
                 .collect(&incident)
                 .await
                 .map_err(|e| BadInput(e.into()))?;
-            let diagnosis = RuleDiagnoser::new(Config::default().rule_config())
-                .diagnose(&evidence)
-                .await?;
+            let diagnosis = diagnoser(&config)?.diagnose(&evidence).await?;
             emit(json, &diagnosis, render::diagnosis)
         }
         Command::Run {
@@ -301,7 +336,6 @@ async fn try_main(opts: Opts) -> anyhow::Result<()> {
             out,
             secrets,
         } => {
-            autofix_cluster::install_crypto_provider();
             let client = kube::Client::try_default()
                 .await
                 .context("cannot reach a cluster (in-cluster config or kubeconfig)")?;
@@ -350,6 +384,32 @@ async fn try_main(opts: Opts) -> anyhow::Result<()> {
             let report = tracker.flush_spool().await;
             println!("{report:?}");
             Ok(())
+        }
+        Command::Calibrate {
+            csv,
+            target,
+            min_decisions,
+            plot,
+            json,
+        } => {
+            let text = std::fs::read_to_string(&csv)
+                .with_context(|| format!("cannot read {}", csv.display()))
+                .map_err(BadInput)?;
+            let decisions = autofix_calibrate::read_csv(&text)
+                .with_context(|| csv.display().to_string())
+                .map_err(BadInput)?;
+            let config = autofix_calibrate::CalibrationConfig {
+                target_safe_rate: target,
+                min_decisions,
+                ..Default::default()
+            };
+            config.validate().map_err(|e| BadInput(e.into()))?;
+            let calibration = autofix_calibrate::calibrate(&decisions, &config);
+            if let Some(path) = &plot {
+                std::fs::write(path, calibration.svg(&decisions))
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            emit(json, &calibration, |c| c.table())
         }
         Command::Demo { keep, json } => demo::run(keep, json).await,
     }
@@ -421,10 +481,26 @@ async fn live_pipeline(target: Target, config: Config) -> anyhow::Result<Pipelin
     )?;
     Ok(Pipeline {
         source: Arc::new(source),
-        diagnoser: Arc::new(RuleDiagnoser::new(config.rule_config())),
+        diagnoser: diagnoser(&config)?,
         target,
         config,
     })
+}
+
+/// The diagnoser of `[llm] mode`: the rules alone (no key needed), or the rules with the LLM
+/// chain, whose API key is read now.
+fn diagnoser(config: &Config) -> anyhow::Result<Arc<dyn Diagnoser>> {
+    let rules = RuleDiagnoser::new(config.rule_config());
+    if config.llm.mode == DiagnosisMode::Rules {
+        return Ok(Arc::new(rules));
+    }
+    let key = config.llm.api_key().map_err(|e| BadInput(e.into()))?;
+    let llm = LlmDiagnoser::new(config.llm.clone(), key).map_err(|e| BadInput(e.into()))?;
+    Ok(Arc::new(ChainDiagnoser::new(
+        rules,
+        Some(llm),
+        config.llm.mode,
+    )))
 }
 
 /// The offline default: snapshot evidence and rules.
@@ -432,7 +508,7 @@ fn offline_pipeline(snapshot: &Path, target: Target, config: Config) -> anyhow::
     let source = SnapshotSource::open(snapshot).map_err(|e| BadInput(e.into()))?;
     Ok(Pipeline {
         source: Arc::new(source),
-        diagnoser: Arc::new(RuleDiagnoser::new(config.rule_config())),
+        diagnoser: diagnoser(&config)?,
         target,
         config,
     })

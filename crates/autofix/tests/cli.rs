@@ -281,3 +281,67 @@ fn a_denied_namespace_is_escalated_by_config() {
     );
     assert_eq!(branches(&f.repo), ["main"]);
 }
+
+/// Decisions whose chance of being unsafe is risk², from a fixed-seed generator.
+fn synthetic_decisions(n: usize) -> String {
+    let mut state: u64 = 42;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut csv = String::from("incident,risk_score,outcome\n");
+    for i in 0..n {
+        let risk = next();
+        let outcome = if next() < risk * risk {
+            "reverted"
+        } else {
+            "merged"
+        };
+        csv.push_str(&format!("i{i},{risk:.4},{outcome}\n"));
+    }
+    csv
+}
+
+#[test]
+fn calibrate_suggests_a_threshold_and_draws_the_plot() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("decisions.csv");
+    std::fs::write(&csv, synthetic_decisions(2000)).unwrap();
+    let plot = dir.path().join("calibration.svg");
+    let out = autofix(&[
+        "calibrate",
+        "--csv",
+        csv.to_str().unwrap(),
+        "--plot",
+        plot.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let block_at = json["threshold"]["block_at"].as_f64().unwrap();
+    // P(unsafe | r) = r²: the fixes below b are 95% safe when b²/3 = 0.05, b ≈ 0.387.
+    assert!((block_at - 0.387).abs() < 0.05, "block_at {block_at}");
+    assert_eq!(json["decisions"], 2000);
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("threshold"),
+        "{svg}"
+    );
+
+    std::fs::write(&csv, synthetic_decisions(10)).unwrap();
+    let out = autofix(&["calibrate", "--csv", csv.to_str().unwrap()]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("No threshold suggested"), "{text}");
+    assert!(text.contains("10 recorded"), "{text}");
+
+    std::fs::write(&csv, "risk_score,outcome\n0.3,merged\nlots,merged\n").unwrap();
+    let out = autofix(&["calibrate", "--csv", csv.to_str().unwrap()]);
+    assert_bad_input(&out, "line 3");
+}
