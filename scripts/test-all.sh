@@ -45,3 +45,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test"
 cargo test --workspace --locked
+
+step "autofix eval (the scenario folders, tracked in MLflow; fails when a scenario does)"
+cargo run --locked -q -p autofix -- eval examples/scenarios ${AUTOFIX_SCENARIOS:+"$AUTOFIX_SCENARIOS"} \
+  --json target/eval.json --mlflow "$MLFLOW_TRACKING_URI" --quiet

@@ -1,5 +1,6 @@
 //! The one error type of the HTTP routes and how each becomes a response.
 
+use crate::github::GithubPayloadError;
 use autofix_core::alert::PayloadError;
 use autofix_store::StoreError;
 use axum::extract::rejection::BytesRejection;
@@ -16,6 +17,18 @@ pub enum AppError {
         /// The schemes the service accepts.
         challenges: Vec<&'static str>,
     },
+    /// `POST /webhooks/github` without a configured secret (404).
+    #[error("the GitHub webhook is not configured ([server.github_webhook] secret_file)")]
+    GithubDisabled,
+    /// A GitHub delivery without a valid `X-Hub-Signature-256` (401).
+    #[error("missing or invalid X-Hub-Signature-256")]
+    Signature,
+    /// A required header is missing (400).
+    #[error("missing header {0}")]
+    MissingHeader(&'static str),
+    /// The body is not the GitHub event it claims to be (400, naming the JSON path).
+    #[error(transparent)]
+    GithubPayload(#[from] GithubPayloadError),
     /// The body could not be read, usually because it exceeds the limit (413).
     #[error("cannot read the request body: {0}")]
     Body(#[source] BytesRejection),
@@ -45,9 +58,12 @@ impl AppError {
     /// The HTTP status of this error.
     pub fn status(&self) -> StatusCode {
         match self {
-            AppError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            AppError::Unauthorized { .. } | AppError::Signature => StatusCode::UNAUTHORIZED,
+            AppError::GithubDisabled => StatusCode::NOT_FOUND,
             AppError::Body(rejection) => rejection.status(),
-            AppError::Payload(_) => StatusCode::BAD_REQUEST,
+            AppError::Payload(_) | AppError::MissingHeader(_) | AppError::GithubPayload(_) => {
+                StatusCode::BAD_REQUEST
+            }
             AppError::QueueFull { .. } | AppError::Store { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -55,9 +71,13 @@ impl AppError {
     /// The metrics label of this refusal.
     pub fn kind(&self) -> &'static str {
         match self {
-            AppError::Unauthorized { .. } => "unauthorized",
+            AppError::Unauthorized { .. } | AppError::Signature => "unauthorized",
+            AppError::GithubDisabled => "disabled",
             AppError::Body(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => "too_large",
-            AppError::Body(_) | AppError::Payload(_) => "bad_request",
+            AppError::Body(_)
+            | AppError::Payload(_)
+            | AppError::MissingHeader(_)
+            | AppError::GithubPayload(_) => "bad_request",
             AppError::QueueFull { .. } => "queue_full",
             AppError::Store { .. } => "store_error",
         }
@@ -85,7 +105,12 @@ impl IntoResponse for AppError {
             AppError::QueueFull { retry_after, .. } | AppError::Store { retry_after, .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
             }
-            AppError::Body(_) | AppError::Payload(_) => {}
+            AppError::Body(_)
+            | AppError::Payload(_)
+            | AppError::GithubDisabled
+            | AppError::Signature
+            | AppError::MissingHeader(_)
+            | AppError::GithubPayload(_) => {}
         }
         response
     }

@@ -6,6 +6,10 @@
 //! ([`worker`]) claims incidents under a lease and hands each to a [`Runner`] — in production the
 //! pipeline ([`PipelineRunner`]) — retrying transient failures with backoff and parking the rest.
 //!
+//! GitHub reports what became of each fix (`POST /webhooks/github`, signed with a shared
+//! secret): [`github`] verifies and reads the deliveries, [`outcomes`] records them on the
+//! incident and marks them on the fix's MLflow run.
+//!
 //! Layout: [`routes`] (the router, built by [`app`] apart from any socket), [`error`] (the one
 //! `AppError`), [`metrics`] (Prometheus), [`runner`] (the seam), [`worker`] (the pool), and here
 //! the state, [`Service`] (bind, run, shut down) and [`serve`].
@@ -15,7 +19,9 @@
 
 pub mod auth;
 pub mod error;
+pub mod github;
 pub mod metrics;
+pub mod outcomes;
 pub mod routes;
 pub mod runner;
 pub mod worker;
@@ -23,7 +29,9 @@ pub mod worker;
 pub use auth::Auth;
 pub use autofix_pipeline::config::{AuthConfig, ServerConfig};
 pub use error::AppError;
+pub use github::WebhookSecret;
 pub use metrics::Metrics;
+pub use outcomes::OutcomeMarker;
 pub use routes::app;
 pub use runner::{PipelineRunner, Published, RunError, RunOutput, Runner};
 
@@ -74,6 +82,10 @@ pub struct AppState {
     pub wake: Arc<Notify>,
     /// Body limit and backpressure.
     pub limits: Limits,
+    /// The GitHub webhook secret; `None` disables `POST /webhooks/github` (404).
+    pub github: Option<Arc<WebhookSecret>>,
+    /// Marks fix outcomes on MLflow runs; `None` marks nothing.
+    pub marker: Option<OutcomeMarker>,
 }
 
 /// Why the service cannot start or stopped with an error.
@@ -151,21 +163,28 @@ pub struct Service {
 }
 
 impl Service {
-    /// Loads the TLS certificate and key if `[server.tls]` gives them, opens the store in
-    /// `config.data_dir` and binds `config.listen`.
+    /// Loads the TLS certificate and key if `[server.tls]` gives them and the GitHub webhook
+    /// secret if `[server.github_webhook]` or `AUTOFIX_GITHUB_WEBHOOK_SECRET` gives it, opens
+    /// the store in `config.data_dir` and binds `config.listen`.
     pub async fn bind(
         config: &ServerConfig,
         auth: Auth,
         runner: Arc<dyn Runner>,
     ) -> Result<Service, ServeError> {
         let tls = load_tls(config).await?;
+        let github = WebhookSecret::load(config.github_webhook.secret_file.as_deref(), |name| {
+            std::env::var(name).ok()
+        })?;
         let store = Store::open(&Store::sqlite_url(&config.data_dir))
             .await?
             .with_retry_policy(RetryPolicy {
                 max_attempts: config.max_attempts,
                 backoff_initial: Duration::from_secs(config.backoff_initial_secs),
                 backoff_max: Duration::from_secs(config.backoff_max_secs),
-            });
+            })
+            .with_recurrence_window(Duration::from_secs(
+                config.github_webhook.recurrence_window_secs,
+            ));
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -179,6 +198,8 @@ impl Service {
             metrics: Arc::new(Metrics::new().with_tracking(runner.clone())),
             wake: Arc::new(Notify::new()),
             limits: Limits::from_config(config),
+            github: github.map(Arc::new),
+            marker: Some(OutcomeMarker(runner.clone())),
         };
         let context = WorkerContext {
             store,

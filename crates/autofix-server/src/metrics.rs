@@ -48,6 +48,9 @@ pub struct Metrics {
     llm_requests: Family<Label, Counter>,
     llm_tokens: Family<Label, Counter>,
     llm_seconds: Histogram,
+    github_deliveries: Family<Label, Counter>,
+    outcomes: Family<Label, Counter>,
+    outcome_marks: Family<Label, Counter>,
     tracking: Option<TrackingSource>,
 }
 
@@ -195,6 +198,26 @@ impl Metrics {
             "Duration of LLM diagnosis tries in seconds, retries included",
             llm_seconds.clone(),
         );
+        let github_deliveries = Family::<Label, Counter>::default();
+        registry.register(
+            "github_deliveries",
+            "GitHub webhook deliveries by result (recorded, duplicate, ignored, pong, unauthorized, \
+             bad_request, too_large, disabled, store_error)",
+            github_deliveries.clone(),
+        );
+        let outcomes = Family::<Label, Counter>::default();
+        registry.register(
+            "outcomes",
+            "Fix outcomes recorded, by outcome (merged, rejected, reverted, resolved, recurred)",
+            outcomes.clone(),
+        );
+        let outcome_marks = Family::<Label, Counter>::default();
+        registry.register(
+            "outcome_marks",
+            "Outcomes marked on the fix's MLflow run, by result (marked; no_run: none found; \
+             failed: MLflow error)",
+            outcome_marks.clone(),
+        );
         // Shown from the start, at zero, even with tracking off.
         for result in TRACKING_RESULTS {
             tracking_runs.get_or_create(&[("result", result)]).inc_by(0);
@@ -220,6 +243,9 @@ impl Metrics {
             llm_requests,
             llm_tokens,
             llm_seconds,
+            github_deliveries,
+            outcomes,
+            outcome_marks,
             tracking: None,
         }
     }
@@ -233,6 +259,25 @@ impl Metrics {
     /// Counts a webhook delivery by result.
     pub fn delivery(&self, result: &'static str) {
         self.deliveries.get_or_create(&[("result", result)]).inc();
+    }
+
+    /// Counts a GitHub webhook delivery by result.
+    pub fn github_delivery(&self, result: &'static str) {
+        self.github_deliveries
+            .get_or_create(&[("result", result)])
+            .inc();
+    }
+
+    /// Counts a recorded fix outcome.
+    pub fn outcome(&self, outcome: &'static str) {
+        self.outcomes.get_or_create(&[("outcome", outcome)]).inc();
+    }
+
+    /// Counts an attempt to mark an outcome on MLflow by result.
+    pub fn outcome_mark(&self, result: &'static str) {
+        self.outcome_marks
+            .get_or_create(&[("result", result)])
+            .inc();
     }
 
     /// Counts the alerts of an accepted delivery.

@@ -1,7 +1,8 @@
-//! The HTTP routes: the Alertmanager webhook, the incident list, health and metrics.
+//! The HTTP routes: the Alertmanager and GitHub webhooks, the incident list, health and metrics.
 
 use crate::AppState;
 use crate::error::AppError;
+use crate::outcomes;
 use autofix_core::alert::{AlertStatus, WebhookPayload};
 use autofix_store::{DeliveryOutcome, IncidentRecord, StoreError};
 use axum::body::Bytes;
@@ -19,8 +20,9 @@ const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0;
 
 /// The service's routes; binding a socket is the caller's business.
 ///
-/// `POST /webhooks/alertmanager` and `GET /incidents` need credentials; `GET /healthz`,
-/// `GET /readyz` and `GET /metrics` are open for probes and scrapers.
+/// `POST /webhooks/alertmanager` and `GET /incidents` need credentials;
+/// `POST /webhooks/github` needs GitHub's signature instead; `GET /healthz`, `GET /readyz` and
+/// `GET /metrics` are open for probes and scrapers.
 pub fn app(state: AppState) -> Router {
     let protected = Router::new()
         .route(
@@ -31,6 +33,11 @@ pub fn app(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .merge(protected)
+        .route(
+            "/webhooks/github",
+            post(outcomes::github_webhook)
+                .layer(DefaultBodyLimit::max(state.limits.body_limit_bytes)),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -107,6 +114,7 @@ async fn accept(
             "Alertmanager truncated this notification (max_alerts): some alerts were not sent"
         );
     }
+    outcomes::told(state, &outcome.outcomes);
     if outcome.incidents_queued > 0 {
         state.wake.notify_waiters();
     }

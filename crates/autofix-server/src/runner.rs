@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 use autofix_core::Incident;
 use autofix_pipeline::Pipeline;
-use autofix_tracking::{Tracker, TrackerStats, run_and_track};
+use autofix_store::OutcomeRecord;
+use autofix_tracking::outcome::{Marked, OutcomeMark, mark_outcome};
+use autofix_tracking::{ClientError, Tracker, TrackerStats, run_and_track};
 use std::sync::Arc;
 
 /// What a run published.
@@ -72,6 +74,12 @@ pub trait Runner: Send + Sync {
     fn tracking_stats(&self) -> Option<TrackerStats> {
         None
     }
+
+    /// Marks a fix's outcome on the MLflow run that proposed it; `None` when this runner tracks
+    /// nothing.
+    async fn mark_outcome(&self, _outcome: &OutcomeRecord) -> Option<Result<Marked, ClientError>> {
+        None
+    }
 }
 
 /// The production runner: the pipeline, each run tracked in MLflow when tracking is on.
@@ -111,5 +119,17 @@ impl Runner for PipelineRunner {
 
     fn tracking_stats(&self) -> Option<TrackerStats> {
         self.tracker.is_enabled().then(|| self.tracker.stats())
+    }
+
+    async fn mark_outcome(&self, outcome: &OutcomeRecord) -> Option<Result<Marked, ClientError>> {
+        let client = self.tracker.client()?;
+        let mark = OutcomeMark {
+            incident: &outcome.incident_hash,
+            branch: &outcome.branch,
+            outcome: outcome.outcome.as_str(),
+            safe: outcome.outcome.is_safe(),
+            recorded_at: outcome.recorded_at,
+        };
+        Some(mark_outcome(client, &self.pipeline.config.tracking.experiment, &mark).await)
     }
 }

@@ -21,6 +21,8 @@ async fn the_router_answers_without_a_socket() {
             max_queued: 10,
             retry_after_secs: 5,
         },
+        github: None,
+        marker: None,
     };
     let router = app(state);
     let get = |uri: &str| Request::get(uri).body(Body::empty()).unwrap();

@@ -1,5 +1,6 @@
 //! Recording a webhook delivery: dedup, grouping into incidents, queueing new work.
 
+use crate::outcomes::follow_merge;
 use crate::{DeliveryOutcome, IncidentId, IncidentState, Store, StoreError, now_ms};
 use autofix_core::alert::{Alert, AlertStatus, WebhookPayload};
 use autofix_core::incident::DEFAULT_CLUSTER;
@@ -31,7 +32,9 @@ impl Store {
     ///
     /// New alerts are attached to their workload's incident: a firing one creates the incident
     /// (queued) or puts a `done`/`parked` one back in the queue; a resolved one is recorded on
-    /// it. Re-deliveries change nothing. With `max_queued`, a delivery that would make more
+    /// it. Re-deliveries change nothing. For an incident whose fix was merged, a new firing
+    /// alert within the recurrence window records `recurred`, and the last alert resolving
+    /// records `resolved` ([`DeliveryOutcome::outcomes`]). With `max_queued`, a delivery that would make more
     /// incidents wait than that is refused as a whole ([`StoreError::QueueFull`]).
     pub async fn record_delivery(
         &self,
@@ -46,6 +49,7 @@ impl Store {
                 .await?;
         let mut outcome = DeliveryOutcome::default();
         let mut touched: BTreeSet<IncidentId> = BTreeSet::new();
+        let mut fired: BTreeSet<IncidentId> = BTreeSet::new();
         for alert in &payload.alerts {
             let fingerprint = fingerprint_of(alert);
             let status = match alert.status {
@@ -129,9 +133,14 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             touched.extend(incident);
+            if alert.status == AlertStatus::Firing {
+                fired.extend(incident);
+            }
         }
         for id in &touched {
             refresh_resolved(&mut tx, *id, now).await?;
+            let told = follow_merge(&mut tx, self, *id, fired.contains(id), now).await?;
+            outcome.outcomes.extend(told);
         }
         tx.commit().await?;
         outcome.incidents_touched = touched.into_iter().collect();

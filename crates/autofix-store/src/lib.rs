@@ -9,17 +9,21 @@
 //!
 //! The embedded default is SQLite in WAL mode in the data directory; the schema
 //! (`migrations/`) is plain SQL kept portable to PostgreSQL. Layout: `model.rs` (the types handed
-//! out), `intake.rs` (recording deliveries), `queue.rs` (claims, completion, retries), this file
-//! (opening, listing, health).
+//! out), `intake.rs` (recording deliveries), `queue.rs` (claims, completion, retries),
+//! `outcomes.rs` (what became of each fix: merged, rejected, reverted, resolved, recurred), this
+//! file (opening, listing, health).
 
 mod intake;
 mod model;
+mod outcomes;
 mod queue;
 
+pub use autofix_calibrate::Outcome;
 pub use model::{
     Claim, ClaimedIncident, DeliveryOutcome, FailOutcome, IncidentId, IncidentRecord,
     IncidentState, RetryPolicy,
 };
+pub use outcomes::{Fix, NewOutcome, OutcomeRecord};
 
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{
@@ -32,8 +36,17 @@ use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The schema, applied in order when the store opens.
-const MIGRATIONS: [(i64, &str, &str); 1] =
-    [(1, "intake", include_str!("../migrations/0001_intake.sql"))];
+const MIGRATIONS: [(i64, &str, &str); 2] = [
+    (1, "intake", include_str!("../migrations/0001_intake.sql")),
+    (
+        2,
+        "outcomes",
+        include_str!("../migrations/0002_outcomes.sql"),
+    ),
+];
+
+/// Default recurrence window: a new firing alert this long after a merge is a recurrence.
+const RECURRENCE_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// How long a statement waits for SQLite's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -97,6 +110,7 @@ pub struct Store {
     writer: SqlitePool,
     reader: SqlitePool,
     retry: RetryPolicy,
+    recurrence_window: Duration,
 }
 
 impl Store {
@@ -150,6 +164,7 @@ impl Store {
             writer,
             reader,
             retry: RetryPolicy::default(),
+            recurrence_window: RECURRENCE_WINDOW,
         })
     }
 
@@ -164,6 +179,12 @@ impl Store {
     /// Uses this retry policy for failed runs (default: [`RetryPolicy::default`]).
     pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Store {
         self.retry = retry;
+        self
+    }
+
+    /// Counts a firing alert this long after a merge as a recurrence (default 7 days).
+    pub fn with_recurrence_window(mut self, window: Duration) -> Store {
+        self.recurrence_window = window;
         self
     }
 
@@ -212,7 +233,9 @@ impl Store {
                                    AND r.starts_at = f.starts_at AND r.status = 'resolved'))
                   AS alerts_firing,
                 (SELECT COUNT(*) FROM alerts r WHERE r.incident_id = i.id AND r.status = 'resolved')
-                  AS alerts_resolved
+                  AS alerts_resolved,
+                (SELECT o.outcome FROM outcomes o WHERE o.incident_id = i.id
+                  ORDER BY o.id DESC LIMIT 1) AS outcome
              FROM incidents i ORDER BY i.id DESC",
         )
         .fetch_all(&self.reader)
@@ -231,6 +254,13 @@ fn record_from_row(row: &SqliteRow) -> Result<IncidentRecord, StoreError> {
         .map_err(|source| StoreError::Json {
             what: "run report",
             source,
+        })?;
+    let outcome = row
+        .try_get::<Option<String>, _>("outcome")?
+        .map(|name| name.parse())
+        .transpose()
+        .map_err(|e: autofix_calibrate::UnknownOutcome| {
+            StoreError::Db(sqlx::Error::Decode(e.into()))
         })?;
     let count = |name: &str| -> Result<u64, StoreError> {
         Ok(u64::try_from(row.try_get::<i64, _>(name)?).unwrap_or(0))
@@ -258,6 +288,7 @@ fn record_from_row(row: &SqliteRow) -> Result<IncidentRecord, StoreError> {
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         last_report,
+        outcome,
     })
 }
 

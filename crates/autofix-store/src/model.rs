@@ -1,5 +1,7 @@
 //! What the store hands out: incident states and records, claims, delivery outcomes, retry policy.
 
+use crate::OutcomeRecord;
+use autofix_calibrate::Outcome;
 use autofix_core::alert::Alert;
 use serde::Serialize;
 use std::time::Duration;
@@ -53,7 +55,7 @@ impl IncidentState {
 }
 
 /// What one webhook delivery changed, committed in one transaction.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct DeliveryOutcome {
     /// Alerts (fingerprint, startsAt, status) seen for the first time.
     pub new_alerts: u64,
@@ -66,6 +68,8 @@ pub struct DeliveryOutcome {
     pub incidents_touched: Vec<IncidentId>,
     /// Incidents this delivery created or put back in the queue: new work.
     pub incidents_queued: u64,
+    /// Outcomes of merged fixes this delivery told: `resolved` or `recurred`.
+    pub outcomes: Vec<OutcomeRecord>,
 }
 
 /// Proof that a worker holds an incident: only the holder of the latest claim may finish it.
@@ -141,6 +145,8 @@ pub struct IncidentRecord {
     pub updated_at: i64,
     /// The last successful run's report.
     pub last_report: Option<serde_json::Value>,
+    /// The latest outcome of its fix (merged, rejected, reverted, resolved, recurred), if any.
+    pub outcome: Option<Outcome>,
 }
 
 /// How failed runs are retried.

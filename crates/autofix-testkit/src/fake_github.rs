@@ -385,6 +385,35 @@ impl FakeGithub {
         self.finish_pull(owner, repo, number, true);
     }
 
+    /// The merge commit the fake gives pull request `number` when it is merged.
+    pub fn merge_commit_sha(number: u64) -> String {
+        format!("{:040x}", 0x6d_6572_6765_0000_u64 + number)
+    }
+
+    /// The `pull_request` webhook payload GitHub sends for this pull request as it is now:
+    /// `closed` once closed or merged (with `merged` and `merge_commit_sha`), else `opened`.
+    pub fn pull_request_event(&self, owner: &str, repo: &str, number: u64) -> Option<Value> {
+        let world = lock(&self.world);
+        let r = world.repos.get(&(owner.to_string(), repo.to_string()))?;
+        let p = r.pulls.get(&number)?;
+        let ctx = json::Ctx {
+            base: world.base_url.clone(),
+            owner: owner.to_string(),
+            repo: repo.to_string(),
+        };
+        let merged = p.merged_at.is_some();
+        let mut pull = json::pull_json(&ctx, p, &r.created);
+        pull["merged"] = json!(merged);
+        pull["merge_commit_sha"] = json!(merged.then(|| FakeGithub::merge_commit_sha(number)));
+        Some(json!({
+            "action": if p.state == "closed" { "closed" } else { "opened" },
+            "number": number,
+            "pull_request": pull,
+            "repository": json::repository_json(&ctx),
+            "sender": json::user_json(&ctx.base, owner),
+        }))
+    }
+
     fn finish_pull(&self, owner: &str, repo: &str, number: u64, merged: bool) {
         let mut world = lock(&self.world);
         let pull = world

@@ -15,11 +15,14 @@
 //! [`FakeOpenAi`] (`fake_openai.rs`) is a scripted OpenAI-compatible chat completions server
 //! (patches, raw content, 429 with `Retry-After`, 5xx, hangs) that records every request.
 //!
+//! [`GithubWebhook`] sends signed GitHub webhook deliveries (`ping`, `pull_request` as the fake
+//! GitHub's pull requests stand, `push`), with good, wrong or missing signatures.
+//!
 //! [`scenario_dirs`] lists the scenario folders every conformance-style test runs over.
 //!
 //! Layout: `scenarios.rs` (where the scenario folders are), `fake_github.rs` (the fake GitHub;
 //! `fake_github/` its routes, JSON shapes and App auth), `git_http.rs` (the smart HTTP git
-//! server), `fake_kube.rs` (the server handle),
+//! server), `github_webhook.rs` (signed webhook deliveries), `fake_kube.rs` (the server handle),
 //! `fake_kube/world.rs` (the scenario's objects and logs), `fake_kube/api.rs` (the routes),
 //! `fake_kube/selector.rs` (field and label selectors).
 
@@ -27,6 +30,7 @@ mod fake_github;
 mod fake_kube;
 mod fake_openai;
 mod git_http;
+mod github_webhook;
 mod scenarios;
 
 pub use fake_github::{
@@ -37,7 +41,8 @@ pub use fake_github::{
 pub use fake_kube::{FakeKube, RecordedRequest};
 pub use fake_openai::{FakeOpenAi, OpenAiRequest, Reply};
 pub use git_http::GitHttpServer;
-pub use scenarios::scenario_dirs;
+pub use github_webhook::{Delivery, GithubWebhook, Signature, sign};
+pub use scenarios::{LONG_TAIL_SCENARIO, long_tail_patch, scenario_dirs};
 
 use std::path::PathBuf;
 
@@ -61,5 +66,14 @@ pub enum TestkitError {
         /// The parser's complaint.
         #[source]
         source: autofix_core::yaml::YamlError,
+    },
+    /// A request to a server under test failed (connection, reading the answer).
+    #[error("request to {url} failed: {source}")]
+    Http {
+        /// The URL.
+        url: String,
+        /// The client's error.
+        #[source]
+        source: reqwest::Error,
     },
 }

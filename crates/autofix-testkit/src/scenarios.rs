@@ -24,3 +24,25 @@ pub fn scenario_dirs() -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// The example the rules cannot fix (they answer `unknown`), for tests of the LLM path.
+pub const LONG_TAIL_SCENARIO: &str = "unknown-replicas-mismatch-ledger-sync";
+
+/// A model's patch for [`LONG_TAIL_SCENARIO`] that the pipeline accepts: a longer termination
+/// grace period (30 -> 60 s) so drained pods finish their batches. As the fake OpenAI server's
+/// reply content (see `FakeOpenAi`, `Reply::Patch`).
+pub fn long_tail_patch() -> serde_json::Value {
+    serde_json::json!({
+        "category": "unknown",
+        "root_cause": "Pods are stopped during node drains before they finish their batches.",
+        "reasoning": "Killing events on drained nodes; long image pulls on replacements.",
+        "fix_summary": "longer termination grace period",
+        "confidence": 0.55,
+        "changes": [{
+            "path": "spec.template.spec.terminationGracePeriodSeconds",
+            "value_json": "60",
+            "reason": "let in-flight batches finish during a drain"
+        }],
+        "evidence": ["Killing ledger-sync on prod-worker-2"]
+    })
+}

@@ -59,6 +59,38 @@ pub struct Tag {
     pub value: String,
 }
 
+impl Metric {
+    /// A point of `key` at step 0, stamped now.
+    pub fn now(key: &str, value: f64) -> Metric {
+        Metric {
+            key: key.to_string(),
+            value,
+            timestamp: crate::record::now_ms(),
+            step: 0,
+        }
+    }
+}
+
+impl Param {
+    /// A param.
+    pub fn new(key: &str, value: &str) -> Param {
+        Param {
+            key: key.to_string(),
+            value: value.to_string(),
+        }
+    }
+}
+
+impl Tag {
+    /// A tag.
+    pub fn new(key: &str, value: &str) -> Tag {
+        Tag {
+            key: key.to_string(),
+            value: value.to_string(),
+        }
+    }
+}
+
 /// One `runs/log-batch` request body, within every limit.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Batch {

@@ -10,11 +10,13 @@
 //! traces), `batch.rs` (log-batch limits: chunking and truncation), `record.rs` (what a run
 //! logs, built from the pipeline's `RunReport`), `spool.rs` (the on-disk queue), `trace.rs` (a
 //! run as an OpenTelemetry trace for MLflow's Traces view), `tracker.rs` (the API the pipeline
-//! calls: begin, record, flush), `run.rs` (a pipeline run with its tracking). The
+//! calls: begin, record, flush), `run.rs` (a pipeline run with its tracking), `outcome.rs`
+//! (what became of a fix, marked on its run). The
 //! `[tracking]` config section lives with the rest of the config file in autofix-pipeline.
 
 pub mod batch;
 pub mod client;
+pub mod outcome;
 pub mod record;
 mod run;
 pub mod spool;

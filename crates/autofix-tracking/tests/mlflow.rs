@@ -696,26 +696,14 @@ async fn a_tracked_run_is_exported_as_a_trace_with_a_span_per_stage() -> TestRes
 #[tokio::test]
 async fn each_llm_iteration_is_a_nested_run() -> TestResult {
     use autofix_llm::{ChainDiagnoser, DiagnosisMode, LlmConfig, LlmDiagnoser};
-    use autofix_testkit::{FakeOpenAi, Reply};
+    use autofix_testkit::{FakeOpenAi, LONG_TAIL_SCENARIO, Reply, long_tail_patch};
     let Some(uri) = mlflow_uri("each_llm_iteration_is_a_nested_run") else {
         return Ok(());
     };
     let fake = FakeOpenAi::start().await?;
     fake.script(vec![
         Reply::Content("{not json".into()),
-        Reply::Patch(serde_json::json!({
-            "category": "unknown",
-            "root_cause": "Pods are stopped during node drains before they finish in-flight batches.",
-            "reasoning": "Killing events on drained nodes; long image pulls on replacements.",
-            "fix_summary": "longer termination grace period",
-            "confidence": 0.55,
-            "changes": [{
-                "path": "spec.template.spec.terminationGracePeriodSeconds",
-                "value_json": "60",
-                "reason": "let in-flight batches finish during a drain"
-            }],
-            "evidence": ["Killing ledger-sync on prod-worker-2"]
-        })),
+        Reply::Patch(long_tail_patch()),
     ]);
     let llm_config = LlmConfig {
         mode: DiagnosisMode::RulesThenLlm,
@@ -726,7 +714,7 @@ async fn each_llm_iteration_is_a_nested_run() -> TestResult {
         timeout_ms: 5_000,
         ..LlmConfig::default()
     };
-    let dir = scenario("unknown-replicas-mismatch-ledger-sync");
+    let dir = scenario(LONG_TAIL_SCENARIO);
     let temp = tempfile::tempdir()?;
     let work = temp.path().join("gitops");
     git_repo_from(&dir.join("gitops"), &work)?;

@@ -2,9 +2,11 @@
 //!
 //! `main` sets up tracing and parses the command line; `try_main` reads top to bottom: config,
 //! seams (snapshot, rules, local forge), then the pipeline. Exit codes: 0 success (any action),
-//! 2 bad input, 1 internal error.
+//! 2 bad input, 1 internal error (and, for `eval`, a failing scenario).
 
+mod calibrate;
 mod demo;
+mod eval;
 mod render;
 
 use anyhow::Context;
@@ -127,8 +129,15 @@ enum Command {
     Calibrate {
         /// CSV of decisions with columns `risk_score` and `outcome` (merged, rejected, reverted,
         /// resolved, recurred).
-        #[arg(long)]
-        csv: PathBuf,
+        #[arg(long, required_unless_present = "mlflow", conflicts_with = "mlflow")]
+        csv: Option<PathBuf>,
+        /// Read the decisions from this MLflow server (runs with a `fix_outcome` tag and a
+        /// `risk_score` metric) and log the calibration there as a run with its plot.
+        #[arg(long, env = "AUTOFIX_MLFLOW_URI")]
+        mlflow: Option<String>,
+        /// The MLflow experiment of the service's runs.
+        #[arg(long, default_value = "kube-autofix")]
+        experiment: String,
         /// Safe rate the fixes below the suggested threshold must reach.
         #[arg(long, default_value_t = 0.95)]
         target: f64,
@@ -141,6 +150,35 @@ enum Command {
         /// Print JSON instead of the table.
         #[arg(long)]
         json: bool,
+    },
+    /// Score scenario folders end to end against their expected.json (see docs/evaluation.md);
+    /// exit code 1 when one fails.
+    Eval {
+        /// Scenario folders (holding expected.json), or folders of scenario folders.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Config file (its `[llm]` and `[rules]` sections, and the pipeline settings).
+        #[arg(long, env = "AUTOFIX_CONFIG")]
+        config: Option<PathBuf>,
+        /// Ask the LLM too: `[llm] mode`, or `rules-then-llm` when that says `rules`.
+        #[arg(long)]
+        llm: bool,
+        /// Write the full results (every check of every scenario, the summary) to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Log the eval to this MLflow server: a run per eval, a nested run per scenario.
+        #[arg(long, env = "AUTOFIX_MLFLOW_URI")]
+        mlflow: Option<String>,
+        /// MLflow experiment of the eval runs.
+        #[arg(
+            long,
+            env = "AUTOFIX_EVAL_EXPERIMENT",
+            default_value = "kube-autofix-eval"
+        )]
+        experiment: String,
+        /// No progress and no table: only the summary.
+        #[arg(long)]
+        quiet: bool,
     },
     /// Run the bundled example incidents end to end in a temporary folder and summarise.
     Demo {
@@ -387,17 +425,39 @@ async fn try_main(opts: Opts) -> anyhow::Result<()> {
         }
         Command::Calibrate {
             csv,
+            mlflow,
+            experiment,
             target,
             min_decisions,
             plot,
             json,
         } => {
-            let text = std::fs::read_to_string(&csv)
-                .with_context(|| format!("cannot read {}", csv.display()))
-                .map_err(BadInput)?;
-            let decisions = autofix_calibrate::read_csv(&text)
-                .with_context(|| csv.display().to_string())
-                .map_err(BadInput)?;
+            let client = mlflow
+                .as_deref()
+                .map(|uri| {
+                    autofix_tracking::MlflowClient::new(
+                        uri,
+                        autofix_tracking::ClientOptions::default(),
+                    )
+                })
+                .transpose()
+                .map_err(|e| BadInput(e.into()))?;
+            let decisions = match (&csv, &client) {
+                (Some(csv), _) => {
+                    let text = std::fs::read_to_string(csv)
+                        .with_context(|| format!("cannot read {}", csv.display()))
+                        .map_err(BadInput)?;
+                    autofix_calibrate::read_csv(&text)
+                        .with_context(|| csv.display().to_string())
+                        .map_err(BadInput)?
+                }
+                (None, Some(client)) => {
+                    calibrate::decisions_from_mlflow(client, &experiment).await?
+                }
+                (None, None) => {
+                    return Err(BadInput(anyhow::anyhow!("give --csv FILE or --mlflow URI")).into());
+                }
+            };
             let config = autofix_calibrate::CalibrationConfig {
                 target_safe_rate: target,
                 min_decisions,
@@ -405,11 +465,37 @@ async fn try_main(opts: Opts) -> anyhow::Result<()> {
             };
             config.validate().map_err(|e| BadInput(e.into()))?;
             let calibration = autofix_calibrate::calibrate(&decisions, &config);
+            let svg = calibration.svg(&decisions);
             if let Some(path) = &plot {
-                std::fs::write(path, calibration.svg(&decisions))
+                std::fs::write(path, &svg)
                     .with_context(|| format!("cannot write {}", path.display()))?;
             }
+            if let Some(client) = &client {
+                let url =
+                    calibrate::log_calibration(client, &experiment, &calibration, &svg).await?;
+                eprintln!("calibration logged to MLflow: {url}");
+            }
             emit(json, &calibration, |c| c.table())
+        }
+        Command::Eval {
+            dirs,
+            config,
+            llm,
+            json,
+            mlflow,
+            experiment,
+            quiet,
+        } => {
+            eval::run(eval::EvalArgs {
+                dirs,
+                config,
+                llm,
+                json,
+                mlflow,
+                experiment,
+                quiet,
+            })
+            .await
         }
         Command::Demo { keep, json } => demo::run(keep, json).await,
     }

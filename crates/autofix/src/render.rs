@@ -244,3 +244,78 @@ pub fn incidents(incidents: &[autofix_store::IncidentRecord]) -> String {
     }
     out
 }
+
+/// The table of `autofix eval`: one row per scenario, then the failed checks of each failing one.
+pub fn eval_table(report: &autofix_eval::EvalReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<40} {:<26} {:<26} {:<19} {:>7} {:>9}  result",
+        "scenario", "expected category", "got", "action (exp/got)", "checks", "latency"
+    );
+    for s in &report.scenarios {
+        let passed = s.checks.iter().filter(|c| c.passed).count();
+        let action = format!(
+            "{}/{}",
+            s.expected_action,
+            s.action.as_deref().unwrap_or("-")
+        );
+        let _ = writeln!(
+            out,
+            "{:<40} {:<26} {:<26} {:<19} {:>7} {:>7.0}ms  {}",
+            s.scenario,
+            s.expected_category,
+            s.category.as_deref().unwrap_or("-"),
+            action,
+            format!("{passed}/{}", s.checks.len()),
+            s.latency_ms,
+            if s.passed { "ok" } else { "FAIL" }
+        );
+    }
+    for s in report.scenarios.iter().filter(|s| !s.passed) {
+        let _ = writeln!(out, "\nFAIL {} ({})", s.scenario, s.dir.display());
+        for c in s.failures() {
+            let _ = writeln!(out, "  ✗ {}: {}", c.name, c.detail);
+        }
+    }
+    out
+}
+
+/// The summary of `autofix eval`: totals, then accuracy per expected category.
+pub fn eval_summary(report: &autofix_eval::EvalReport) -> String {
+    let s = &report.summary;
+    let pct = |x: f64| format!("{:.0}%", x * 100.0);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n{}/{} scenarios passed ({})  diagnoser {}{}  category {}  action {}  fix checks {}/{}  leaks {}  latency mean {:.0}ms p95 {:.0}ms  tokens {}",
+        s.scenarios_passed,
+        s.scenarios,
+        pct(s.accuracy),
+        report.diagnoser,
+        report
+            .model
+            .as_deref()
+            .map(|m| format!(" ({m})"))
+            .unwrap_or_default(),
+        pct(s.category_accuracy),
+        pct(s.action_accuracy),
+        s.fix_checks_passed,
+        s.fix_checks_total,
+        s.leaked,
+        s.mean_latency_ms,
+        s.p95_latency_ms,
+        s.total_tokens
+    );
+    for (category, c) in &s.per_category {
+        let _ = writeln!(
+            out,
+            "  {category:<26} {:>4}  ({}/{} right, {} passed)",
+            pct(c.accuracy),
+            c.correct,
+            c.scenarios,
+            c.passed
+        );
+    }
+    out
+}

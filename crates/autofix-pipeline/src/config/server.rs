@@ -39,6 +39,8 @@ pub struct ServerConfig {
     pub auth: AuthConfig,
     /// HTTPS: off unless both files are given.
     pub tls: TlsConfig,
+    /// The GitHub webhook that reports what became of each fix.
+    pub github_webhook: GithubWebhookConfig,
 }
 
 impl Default for ServerConfig {
@@ -57,6 +59,29 @@ impl Default for ServerConfig {
             retry_after_secs: 30,
             auth: AuthConfig::default(),
             tls: TlsConfig::default(),
+            github_webhook: GithubWebhookConfig::default(),
+        }
+    }
+}
+
+/// `POST /webhooks/github`: pull requests closed and pushes reverting a fix become outcomes
+/// (see docs/risk-model.md). Off unless a secret is given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GithubWebhookConfig {
+    /// File holding the webhook secret GitHub signs deliveries with (`X-Hub-Signature-256`);
+    /// `AUTOFIX_GITHUB_WEBHOOK_SECRET` takes precedence (default: none, the route answers 404).
+    pub secret_file: Option<PathBuf>,
+    /// After a merge, how long a new firing alert of the same incident counts as a recurrence,
+    /// in seconds (default 604800 = 7 days).
+    pub recurrence_window_secs: u64,
+}
+
+impl Default for GithubWebhookConfig {
+    fn default() -> Self {
+        GithubWebhookConfig {
+            secret_file: None,
+            recurrence_window_secs: 7 * 24 * 3600,
         }
     }
 }

@@ -116,6 +116,16 @@ pub(super) fn pull_json(ctx: &Ctx, p: &FakePull, times_of: &Times) -> Value {
     })
 }
 
+/// A repository as webhook payloads carry it.
+pub(super) fn repository_json(ctx: &Ctx) -> Value {
+    json!({
+        "id": id_of(&format!("{}/{}", ctx.owner, ctx.repo)), "name": ctx.repo,
+        "full_name": format!("{}/{}", ctx.owner, ctx.repo), "private": true,
+        "owner": user_json(&ctx.base, &ctx.owner),
+        "html_url": ctx.html(), "url": ctx.api(), "default_branch": "main",
+    })
+}
+
 pub(super) fn pull_as_issue_json(ctx: &Ctx, p: &FakePull, times_of: &Times) -> Value {
     let mut v = issue_json(
         ctx,

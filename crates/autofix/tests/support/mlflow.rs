@@ -56,6 +56,18 @@ impl Mlflow {
         serde_json::from_str(&text).unwrap_or(Value::String(text))
     }
 
+    pub fn post(&self, path: &str, body: &Value) -> Value {
+        let response = self
+            .auth(self.client.post(format!("{}{path}", self.uri)))
+            .json(body)
+            .send()
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        let status = response.status();
+        let text = response.text().unwrap();
+        assert!(status.is_success(), "POST {path}: {status} {text}");
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    }
+
     pub fn get_text(&self, path: &str) -> String {
         let response = self
             .auth(self.client.get(format!("{}{path}", self.uri)))
