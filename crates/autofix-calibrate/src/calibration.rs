@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use crate::csv::CalibrateError;
-use crate::outcome::Decision;
+use crate::outcome::{Decision, Outcome};
 use crate::pav;
 
 /// Slack when comparing a safe rate with the target, so that 19 of 20 meets 95%.
@@ -29,6 +29,9 @@ pub struct CalibrationConfig {
     /// Fewer decisions below the suggested cut than this and no threshold is suggested.
     /// Default 20: the smallest count at which one unsafe fix still meets a 95% target.
     pub min_supporting: usize,
+    /// The outcomes that count as safe. Default `merged` and `resolved` ([`Outcome::is_safe`]);
+    /// a stricter team may count only `resolved`.
+    pub safe_outcomes: Vec<Outcome>,
 }
 
 impl Default for CalibrationConfig {
@@ -37,6 +40,7 @@ impl Default for CalibrationConfig {
             target_safe_rate: 0.95,
             min_decisions: 30,
             min_supporting: 20,
+            safe_outcomes: Outcome::ALL.into_iter().filter(|o| o.is_safe()).collect(),
         }
     }
 }
@@ -91,6 +95,8 @@ pub struct Calibration {
     pub decisions: usize,
     /// The target the threshold was chosen for.
     pub target_safe_rate: f64,
+    /// The outcomes counted as safe.
+    pub safe_outcomes: Vec<Outcome>,
     /// The suggested threshold, if the data supports one.
     pub threshold: Option<Threshold>,
     /// Why there is no threshold, when there is none.
@@ -112,7 +118,7 @@ pub fn calibrate(decisions: &[Decision], config: &CalibrationConfig) -> Calibrat
     sorted.sort_by(|a, b| a.risk.total_cmp(&b.risk));
     let mut groups: Vec<Group> = Vec::new();
     for d in sorted {
-        let unsafe_one = usize::from(!d.outcome.is_safe());
+        let unsafe_one = usize::from(!config.safe_outcomes.contains(&d.outcome));
         match groups.last_mut() {
             Some(g) if g.risk == d.risk => {
                 g.count += 1;
@@ -156,6 +162,7 @@ pub fn calibrate(decisions: &[Decision], config: &CalibrationConfig) -> Calibrat
         points,
         decisions: total,
         target_safe_rate: config.target_safe_rate,
+        safe_outcomes: config.safe_outcomes.clone(),
         threshold,
         reason,
     }

@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 
 use crate::calibration::{Calibration, percent};
-use crate::outcome::Decision;
+use crate::outcome::{Decision, Outcome};
 
 /// Canvas size in pixels.
 const WIDTH: f64 = 720.0;
@@ -48,7 +48,7 @@ impl Calibration {
             self.decisions
         );
         axes(&mut s);
-        bins(&mut s, decisions);
+        bins(&mut s, decisions, &self.safe_outcomes);
         self.curves(&mut s);
         self.lines(&mut s);
         legend(&mut s);
@@ -155,13 +155,13 @@ fn axes(s: &mut String) {
 }
 
 /// Decisions in equal-width risk bins: a circle at the bin's mean risk and unsafe rate.
-fn bins(s: &mut String, decisions: &[Decision]) {
+fn bins(s: &mut String, decisions: &[Decision], safe: &[Outcome]) {
     let mut bins = [(0usize, 0usize, 0.0f64); BINS];
     for d in decisions.iter().filter(|d| d.risk.is_finite()) {
         // Truncation is the binning; risk 1.0 goes to the last bin.
         let i = ((d.risk.clamp(0.0, 1.0) * BINS as f64) as usize).min(BINS - 1);
         bins[i].0 += 1;
-        bins[i].1 += usize::from(!d.outcome.is_safe());
+        bins[i].1 += usize::from(!safe.contains(&d.outcome));
         bins[i].2 += d.risk;
     }
     s.push_str(r##"<g id="decisions" fill="#1f5fbf" fill-opacity="0.25" stroke="#1f5fbf">"##);

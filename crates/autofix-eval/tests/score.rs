@@ -4,6 +4,7 @@
 use autofix_diagnose::RuleDiagnoser;
 use autofix_eval::{EvalError, EvalReport, Scenario, ScenarioScore, discover, score};
 use autofix_pipeline::Config;
+use autofix_testkit::copy_dir;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -15,20 +16,6 @@ fn example(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for e in std::fs::read_dir(from)? {
-        let e = e?;
-        let target = to.join(e.file_name());
-        if e.file_type()?.is_dir() {
-            copy_dir(&e.path(), &target)?;
-        } else {
-            std::fs::copy(e.path(), &target)?;
-        }
-    }
-    Ok(())
-}
-
 /// A copy of an example whose expected.json is changed by `edit`.
 fn broken_copy(
     root: &Path,
@@ -36,7 +23,7 @@ fn broken_copy(
     edit: impl FnOnce(&mut serde_json::Value),
 ) -> Result<PathBuf, Box<dyn std::error::Error>> {
     let dir = root.join(name);
-    copy_dir(&example(name), &dir)?;
+    copy_dir(&example(name), &dir);
     let path = dir.join("expected.json");
     let mut expected: serde_json::Value = serde_json::from_slice(&std::fs::read(&path)?)?;
     edit(&mut expected);

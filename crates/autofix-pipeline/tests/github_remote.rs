@@ -16,7 +16,7 @@ use autofix_forge::{
 use autofix_gitops::Credentials;
 use autofix_pipeline::config::{ForgeKind, GitAuthConfig, RepoMapping};
 use autofix_pipeline::{Config, GitAuth, Pipeline, Route, RunReport, Target};
-use autofix_testkit::{FakeGithub, Fault, GitHttpServer};
+use autofix_testkit::{FakeGithub, Fault, GitHttpServer, copy_dir};
 use secrecy::SecretString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -83,19 +83,6 @@ fn bare_remote(root: &Path) -> PathBuf {
     );
     bare
 }
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
-    }
-}
-
 /// Commits a change of `file` (text replaced) as a human on `branch` of `remote`, and pushes it.
 fn human_commit(remote: &Path, work: &Path, branch: &str, file: &str, from: &str, to: &str) {
     if !work.exists() {

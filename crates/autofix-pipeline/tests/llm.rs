@@ -9,7 +9,7 @@ use autofix_diagnose::RuleDiagnoser;
 use autofix_forge::LocalForge;
 use autofix_llm::{ChainDiagnoser, DiagnosisMode, LlmConfig, LlmDiagnoser};
 use autofix_pipeline::{Config, Pipeline, RunReport, Target};
-use autofix_testkit::{FakeOpenAi, Reply};
+use autofix_testkit::{FakeOpenAi, Reply, git_repo_from};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,35 +24,6 @@ fn scenario() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../examples/scenarios")
         .join(SCENARIO)
-}
-
-/// Copies `from` to `to` and commits it as the only commit of `main`.
-fn git_repo_from(from: &Path, to: &Path) {
-    copy_dir(from, to);
-    let repo =
-        git2::Repository::init_opts(to, git2::RepositoryInitOptions::new().initial_head("main"))
-            .unwrap();
-    let mut index = repo.index().unwrap();
-    index
-        .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
-        .unwrap();
-    index.write().unwrap();
-    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
-    let who = git2::Signature::now("test", "test@example.com").unwrap();
-    repo.commit(Some("HEAD"), &who, &who, "import", &tree, &[])
-        .unwrap();
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
-    }
 }
 
 /// One pipeline run of the scenario with the fake model answering `replies` (then `default`).

@@ -125,7 +125,7 @@ fn same(given: &str, expected: &str) -> bool {
 }
 
 /// A secret from the environment, else from a file (trimmed); empty values are refused.
-fn secret(
+pub(crate) fn secret(
     from_env: Option<String>,
     file: Option<&Path>,
     env_name: &'static str,

@@ -30,22 +30,7 @@ impl WebhookSecret {
         secret_file: Option<&Path>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Option<WebhookSecret>, ServeError> {
-        let (value, origin) = match (env(SECRET_ENV), secret_file) {
-            (Some(value), _) => (value, SECRET_ENV.to_string()),
-            (None, Some(path)) => {
-                let value = std::fs::read_to_string(path).map_err(|source| ServeError::Secret {
-                    path: path.display().to_string(),
-                    source,
-                })?;
-                (value, path.display().to_string())
-            }
-            (None, None) => return Ok(None),
-        };
-        let value = value.trim();
-        if value.is_empty() {
-            return Err(ServeError::EmptySecret(origin));
-        }
-        Ok(Some(WebhookSecret(SecretString::from(value.to_string()))))
+        Ok(crate::auth::secret(env(SECRET_ENV), secret_file, SECRET_ENV)?.map(WebhookSecret))
     }
 
     /// True when `header` is `sha256=<hex>` of the HMAC-SHA256 of `body` (compared in

@@ -10,7 +10,7 @@ use autofix_diagnose::RuleDiagnoser;
 use autofix_forge::LocalForge;
 use autofix_pipeline::{Config, Pipeline, Target};
 use autofix_server::{Auth, PipelineRunner, ServerConfig, Service};
-use autofix_testkit::{Delivery, FakeGithub, GithubWebhook, Signature};
+use autofix_testkit::{Delivery, FakeGithub, GithubWebhook, Signature, git_repo_from};
 use autofix_tracking::{ClientOptions, MlflowClient, Run, Tracker};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -20,37 +20,6 @@ use std::time::Duration;
 const SECRET: &str = "webhook-secret";
 /// Bound of every wait: far above what any step needs.
 const PATIENCE: Duration = Duration::from_secs(60);
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
-    }
-}
-
-/// Copies `from` into `to` as the only commit of `main`.
-fn git_repo_from(from: &Path, to: &Path) {
-    copy_dir(from, to);
-    let repo =
-        git2::Repository::init_opts(to, git2::RepositoryInitOptions::new().initial_head("main"))
-            .unwrap();
-    let mut index = repo.index().unwrap();
-    index
-        .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
-        .unwrap();
-    index.write().unwrap();
-    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
-    let who = git2::Signature::now("test", "test@example.com").unwrap();
-    repo.commit(Some("HEAD"), &who, &who, "import", &tree, &[])
-        .unwrap();
-}
-
 /// Polls `probe` until it returns `Some`, within [`PATIENCE`].
 async fn wait_for<T, F: Future<Output = Option<T>>>(what: &str, probe: impl Fn() -> F) -> T {
     let waited = tokio::time::timeout(PATIENCE, async {

@@ -42,7 +42,7 @@ pub use fake_kube::{FakeKube, RecordedRequest};
 pub use fake_openai::{FakeOpenAi, OpenAiRequest, Reply};
 pub use git_http::GitHttpServer;
 pub use github_webhook::{Delivery, GithubWebhook, Signature, sign};
-pub use scenarios::{LONG_TAIL_SCENARIO, long_tail_patch, scenario_dirs};
+pub use scenarios::{LONG_TAIL_SCENARIO, copy_dir, git_repo_from, long_tail_patch, scenario_dirs};
 
 use std::path::PathBuf;
 

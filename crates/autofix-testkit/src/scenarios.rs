@@ -46,3 +46,40 @@ pub fn long_tail_patch() -> serde_json::Value {
         "evidence": ["Killing ledger-sync on prod-worker-2"]
     })
 }
+
+/// Copies the folder `from` to `to`, recursively (test support: panics on failure).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("mkdir {}: {e}", to.display()));
+    let entries = std::fs::read_dir(from).unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+    for e in entries.flatten() {
+        let target = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target)
+                .unwrap_or_else(|err| panic!("copy {}: {err}", e.path().display()));
+        }
+    }
+}
+
+/// A scenario's `gitops/` folder (`from`) as a fresh git repository at `to` with one commit on
+/// `main`, as a GitOps repository is before an incident (test support: panics on failure).
+pub fn git_repo_from(from: &Path, to: &Path) -> git2::Repository {
+    copy_dir(from, to);
+    let init = || -> Result<git2::Repository, git2::Error> {
+        let repo = git2::Repository::init_opts(
+            to,
+            git2::RepositoryInitOptions::new().initial_head("main"),
+        )?;
+        {
+            let mut index = repo.index()?;
+            index.add_all(["*"], git2::IndexAddOption::DEFAULT, None)?;
+            index.write()?;
+            let tree = repo.find_tree(index.write_tree()?)?;
+            let who = git2::Signature::now("test", "test@example.com")?;
+            repo.commit(Some("HEAD"), &who, &who, "import", &tree, &[])?;
+        }
+        Ok(repo)
+    };
+    init().unwrap_or_else(|e| panic!("git repo at {}: {e}", to.display()))
+}

@@ -10,6 +10,7 @@ use autofix_core::alert::WebhookPayload;
 use autofix_diagnose::RuleDiagnoser;
 use autofix_forge::LocalForge;
 use autofix_pipeline::{Config, Pipeline, RunReport, Target};
+use autofix_testkit::git_repo_from;
 use autofix_tracking::client::FileInfo;
 use autofix_tracking::record::RECORD_ID_TAG;
 use autofix_tracking::{
@@ -66,34 +67,6 @@ fn scenario(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for e in std::fs::read_dir(from)? {
-        let e = e?;
-        let target = to.join(e.file_name());
-        if e.file_type()?.is_dir() {
-            copy_dir(&e.path(), &target)?;
-        } else {
-            std::fs::copy(e.path(), &target)?;
-        }
-    }
-    Ok(())
-}
-
-/// Copies `from` into `to` as the only commit of `main`.
-fn git_repo_from(from: &Path, to: &Path) -> TestResult {
-    copy_dir(from, to)?;
-    let repo =
-        git2::Repository::init_opts(to, git2::RepositoryInitOptions::new().initial_head("main"))?;
-    let mut index = repo.index()?;
-    index.add_all(["*"], git2::IndexAddOption::DEFAULT, None)?;
-    index.write()?;
-    let tree = repo.find_tree(index.write_tree()?)?;
-    let who = git2::Signature::now("test", "test@example.com")?;
-    repo.commit(Some("HEAD"), &who, &who, "import", &tree, &[])?;
-    Ok(())
-}
-
 /// A file's content at the tip of a branch.
 fn at_branch(repo: &Path, branch: &str, file: &str) -> Option<String> {
     let repo = git2::Repository::open(repo).ok()?;
@@ -123,7 +96,7 @@ async fn run_scenario(name: &str) -> Result<IncidentRun, Box<dyn std::error::Err
         serde_json::from_slice(&std::fs::read(dir.join("expected.json"))?)?;
     let temp = tempfile::tempdir()?;
     let work = temp.path().join("gitops");
-    git_repo_from(&dir.join("gitops"), &work)?;
+    git_repo_from(&dir.join("gitops"), &work);
     let payload = WebhookPayload::from_json(&std::fs::read(dir.join("alert.json"))?)?;
     let incident = Incident::from_payload(&payload)?;
     let git_dir = autofix_gitops::git_dir(&work)?;
@@ -717,7 +690,7 @@ async fn each_llm_iteration_is_a_nested_run() -> TestResult {
     let dir = scenario(LONG_TAIL_SCENARIO);
     let temp = tempfile::tempdir()?;
     let work = temp.path().join("gitops");
-    git_repo_from(&dir.join("gitops"), &work)?;
+    git_repo_from(&dir.join("gitops"), &work);
     let payload = WebhookPayload::from_json(&std::fs::read(dir.join("alert.json"))?)?;
     let incident = Incident::from_payload(&payload)?;
     let git_dir = autofix_gitops::git_dir(&work)?;

@@ -144,6 +144,9 @@ enum Command {
         /// Fewest decisions to suggest a threshold from.
         #[arg(long, default_value_t = 30)]
         min_decisions: usize,
+        /// The outcomes that count as safe, comma-separated (default `merged,resolved`).
+        #[arg(long, value_delimiter = ',')]
+        safe: Vec<String>,
         /// Write the calibration plot (SVG) here.
         #[arg(long)]
         plot: Option<PathBuf>,
@@ -429,6 +432,7 @@ async fn try_main(opts: Opts) -> anyhow::Result<()> {
             experiment,
             target,
             min_decisions,
+            safe,
             plot,
             json,
         } => {
@@ -458,11 +462,19 @@ async fn try_main(opts: Opts) -> anyhow::Result<()> {
                     return Err(BadInput(anyhow::anyhow!("give --csv FILE or --mlflow URI")).into());
                 }
             };
-            let config = autofix_calibrate::CalibrationConfig {
+            let mut config = autofix_calibrate::CalibrationConfig {
                 target_safe_rate: target,
                 min_decisions,
                 ..Default::default()
             };
+            if !safe.is_empty() {
+                config.safe_outcomes = safe
+                    .iter()
+                    .map(|name| name.parse())
+                    .collect::<Result<_, _>>()
+                    .context("--safe")
+                    .map_err(BadInput)?;
+            }
             config.validate().map_err(|e| BadInput(e.into()))?;
             let calibration = autofix_calibrate::calibrate(&decisions, &config);
             let svg = calibration.svg(&decisions);

@@ -1,6 +1,7 @@
 //! The command line as users meet it: exit codes, messages that name the bad file, JSON output,
 //! and no partial branch left behind by bad input.
 
+use autofix_testkit::copy_dir;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -19,19 +20,6 @@ fn autofix(args: &[&str]) -> Output {
         .output()
         .expect("the autofix binary runs")
 }
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
-    }
-}
-
 /// A copy of an example scenario plus its gitops folder as a git repo on `main`.
 struct Fixture {
     _temp: tempfile::TempDir,
@@ -340,6 +328,34 @@ fn calibrate_suggests_a_threshold_and_draws_the_plot() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("No threshold suggested"), "{text}");
     assert!(text.contains("10 recorded"), "{text}");
+
+    // Counting only `resolved` as safe, merged-but-unresolved fixes are unsafe: with the same
+    // data the suggested threshold drops (or disappears).
+    std::fs::write(&csv, synthetic_decisions(2000)).unwrap();
+    let out = autofix(&[
+        "calibrate",
+        "--csv",
+        csv.to_str().unwrap(),
+        "--safe",
+        "resolved",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let strict: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(strict["safe_outcomes"], serde_json::json!(["resolved"]));
+    assert!(strict["threshold"].is_null(), "{strict}");
+    let out = autofix(&[
+        "calibrate",
+        "--csv",
+        csv.to_str().unwrap(),
+        "--safe",
+        "fine",
+    ]);
+    assert_bad_input(&out, "--safe");
 
     std::fs::write(&csv, "risk_score,outcome\n0.3,merged\nlots,merged\n").unwrap();
     let out = autofix(&["calibrate", "--csv", csv.to_str().unwrap()]);

@@ -4,6 +4,7 @@
 //! (`MLFLOW_TRACKING_URI`, skipped with a note when unset), a parent run per eval and a nested
 //! run per scenario, read back over MLflow's REST API.
 
+use autofix_testkit::copy_dir;
 use autofix_testkit::{FakeOpenAi, LONG_TAIL_SCENARIO, Reply, long_tail_patch};
 use autofix_tracking::{ClientOptions, MlflowClient, Run};
 use std::path::{Path, PathBuf};
@@ -29,27 +30,13 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for e in std::fs::read_dir(from)? {
-        let e = e?;
-        let target = to.join(e.file_name());
-        if e.file_type()?.is_dir() {
-            copy_dir(&e.path(), &target)?;
-        } else {
-            std::fs::copy(e.path(), &target)?;
-        }
-    }
-    Ok(())
-}
-
 /// A folder holding a good copy of `resolved-oom-cart` and a copy of `helm-values-oom-cart`
 /// whose expected category is wrong (`broken-category`).
 fn good_and_broken(root: &Path) -> Result<PathBuf, Box<dyn std::error::Error>> {
     let dir = root.join("scenarios");
-    copy_dir(&examples().join("resolved-oom-cart"), &dir.join("good"))?;
+    copy_dir(&examples().join("resolved-oom-cart"), &dir.join("good"));
     let broken = dir.join("broken-category");
-    copy_dir(&examples().join("helm-values-oom-cart"), &broken)?;
+    copy_dir(&examples().join("helm-values-oom-cart"), &broken);
     let path = broken.join("expected.json");
     let mut expected: serde_json::Value = serde_json::from_slice(&std::fs::read(&path)?)?;
     expected["category"] = "cpu_throttled".into();
@@ -126,7 +113,7 @@ fn bad_folders_exit_2_naming_the_file() -> TestResult {
     assert!(text(&run.stderr).contains("no expected.json"));
 
     let bad = temp.path().join("bad");
-    copy_dir(&examples().join("resolved-oom-cart"), &bad)?;
+    copy_dir(&examples().join("resolved-oom-cart"), &bad);
     std::fs::write(bad.join("expected.json"), r#"{"category": 3}"#)?;
     let run = autofix(&["eval", bad.to_str().ok_or("path")?]);
     assert_eq!(run.status.code(), Some(2));

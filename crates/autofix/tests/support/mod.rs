@@ -8,6 +8,7 @@
 
 pub mod mlflow;
 
+pub use autofix_testkit::copy_dir;
 use serde_json::Value;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -156,19 +157,6 @@ impl Drop for Proc {
             for line in tail.iter().rev() {
                 eprintln!("{line}");
             }
-        }
-    }
-}
-
-/// Copies a folder recursively.
-pub fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
         }
     }
 }
