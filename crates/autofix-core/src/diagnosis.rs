@@ -75,9 +75,12 @@ pub struct Attempt {
     pub prompt_tokens: Option<u64>,
     /// Completion tokens, when the provider said.
     pub completion_tokens: Option<u64>,
-    /// The prompt as sent (built from redacted evidence only).
+    /// The prompt as sent (built from redacted evidence only). Kept out of JSON output and
+    /// stored records: only tracking with `log_prompts` on writes it.
+    #[serde(skip)]
     pub prompt: Option<String>,
-    /// The raw reply.
+    /// The raw reply; kept out of JSON output like the prompt.
+    #[serde(skip)]
     pub reply: Option<String>,
 }
 

@@ -99,57 +99,10 @@ pub struct RunReport {
     pub escalation: Option<PublishedText>,
     /// Wall-clock milliseconds per stage: evidence, diagnose, remedy, validate, publish.
     pub stage_ms: BTreeMap<String, f64>,
-    /// The diagnoser's tries (LLM iterations and fallbacks); empty for the rules.
+    /// The diagnoser's tries (LLM iterations and fallbacks); empty for the rules. Their prompts
+    /// and replies are never serialized.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub attempts: Vec<ReportedAttempt>,
-}
-
-/// One try of the diagnoser as reported. The prompt and reply are kept out of JSON output and
-/// stored records: only tracking with `log_prompts` on writes them.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ReportedAttempt {
-    /// What tried, e.g. `llm/gpt-4.1-mini`.
-    pub name: String,
-    /// `rules` or `llm`.
-    pub agent: String,
-    /// From 1, across the chain.
-    pub iteration: u32,
-    /// `primary`, `fallback-model` or `narrow-scope`.
-    pub stage: String,
-    /// `accepted`, `invalid` or `error`.
-    pub outcome: String,
-    /// Why the reply was refused or the call failed.
-    pub error: Option<String>,
-    /// Milliseconds of the call, retries included.
-    pub latency_ms: f64,
-    /// Prompt tokens, when known.
-    pub prompt_tokens: Option<u64>,
-    /// Completion tokens, when known.
-    pub completion_tokens: Option<u64>,
-    /// The prompt as sent.
-    #[serde(skip)]
-    pub prompt: Option<String>,
-    /// The raw reply.
-    #[serde(skip)]
-    pub reply: Option<String>,
-}
-
-impl From<&Attempt> for ReportedAttempt {
-    fn from(a: &Attempt) -> Self {
-        ReportedAttempt {
-            name: a.name.clone(),
-            agent: a.agent.clone(),
-            iteration: a.iteration,
-            stage: a.stage.clone(),
-            outcome: a.outcome.clone(),
-            error: a.error.clone(),
-            latency_ms: a.latency_ms,
-            prompt_tokens: a.prompt_tokens,
-            completion_tokens: a.completion_tokens,
-            prompt: a.prompt.clone(),
-            reply: a.reply.clone(),
-        }
-    }
+    pub attempts: Vec<Attempt>,
 }
 
 impl RunReport {
@@ -192,11 +145,7 @@ impl RunReport {
             pr: None,
             escalation: None,
             stage_ms: BTreeMap::new(),
-            attempts: diagnosis
-                .attempts
-                .iter()
-                .map(ReportedAttempt::from)
-                .collect(),
+            attempts: diagnosis.attempts.clone(),
         }
     }
 }

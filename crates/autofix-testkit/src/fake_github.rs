@@ -256,15 +256,7 @@ impl FakeGithub {
     /// When `token` is given or an app is added, requests must carry that token (`Authorization:
     /// Bearer` or `token`) or an installation token, or get 401.
     pub async fn start(token: Option<&str>) -> Result<FakeGithub, TestkitError> {
-        let addr = "127.0.0.1:0";
-        let io_error = |source| TestkitError::Io {
-            path: addr.into(),
-            source,
-        };
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(io_error)?;
-        let url = format!("http://{}", listener.local_addr().map_err(io_error)?);
+        let (listener, url) = crate::bind_loopback().await?;
         let world = Shared::new(Mutex::new(World {
             base_url: url.clone(),
             token: token.map(str::to_string),
@@ -272,9 +264,7 @@ impl FakeGithub {
             ..World::default()
         }));
         let app = Router::new().fallback(serve).with_state(world.clone());
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let server = crate::spawn_server(listener, app);
         Ok(FakeGithub { url, world, server })
     }
 

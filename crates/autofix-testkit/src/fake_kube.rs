@@ -38,19 +38,8 @@ impl FakeKube {
         let world = World::load(scenario_dir)?;
         let requests = RequestLog::default();
         let app = api::app(Arc::new(world), requests.clone());
-        let addr = "127.0.0.1:0";
-        let io_error = |source| TestkitError::Io {
-            path: addr.into(),
-            source,
-        };
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(io_error)?;
-        let url = format!("http://{}", listener.local_addr().map_err(io_error)?);
-        let server = tokio::spawn(async move {
-            // Serving only ends with an accept error; the test then sees refused connections.
-            let _ = axum::serve(listener, app).await;
-        });
+        let (listener, url) = crate::bind_loopback().await?;
+        let server = crate::spawn_server(listener, app);
         Ok(FakeKube {
             url,
             requests,

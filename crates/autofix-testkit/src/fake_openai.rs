@@ -94,19 +94,9 @@ impl FakeOpenAi {
             default: Reply::error(500, None, "the fake's script is empty"),
             requests: Vec::new(),
         }));
-        let addr = "127.0.0.1:0";
-        let io_error = |source| TestkitError::Io {
-            path: addr.into(),
-            source,
-        };
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(io_error)?;
-        let url = format!("http://{}", listener.local_addr().map_err(io_error)?);
+        let (listener, url) = crate::bind_loopback().await?;
         let app = app(world.clone());
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let server = crate::spawn_server(listener, app);
         Ok(FakeOpenAi { url, world, server })
     }
 

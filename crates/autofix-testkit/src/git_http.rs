@@ -43,15 +43,7 @@ impl GitHttpServer {
     /// request must carry `username` and `token` as basic auth, else it gets 401; authenticated
     /// requests may also push.
     pub async fn start(root: &Path, username: &str, token: &str) -> Result<Self, TestkitError> {
-        let addr = "127.0.0.1:0";
-        let io_error = |source| TestkitError::Io {
-            path: addr.into(),
-            source,
-        };
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(io_error)?;
-        let url = format!("http://{}", listener.local_addr().map_err(io_error)?);
+        let (listener, url) = crate::bind_loopback().await?;
         let shared = Arc::new(Shared {
             root: root.to_path_buf(),
             username: username.to_string(),
@@ -60,9 +52,7 @@ impl GitHttpServer {
             authorized: AtomicUsize::new(0),
         });
         let app = Router::new().fallback(serve).with_state(shared.clone());
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let server = crate::spawn_server(listener, app);
         Ok(GitHttpServer {
             url,
             shared,

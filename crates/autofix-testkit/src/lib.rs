@@ -77,3 +77,29 @@ pub enum TestkitError {
         source: reqwest::Error,
     },
 }
+
+/// A listener on a free loopback port and its base URL (`http://127.0.0.1:PORT`), for a fake
+/// server that may need its own URL before it starts serving.
+async fn bind_loopback() -> Result<(tokio::net::TcpListener, String), TestkitError> {
+    let addr = "127.0.0.1:0";
+    let io_error = |source| TestkitError::Io {
+        path: addr.into(),
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(io_error)?;
+    let url = format!("http://{}", listener.local_addr().map_err(io_error)?);
+    Ok((listener, url))
+}
+
+/// Serves `app` on `listener` in the background until the handle is aborted. Serving only ends
+/// with an accept error; the test then sees refused connections.
+fn spawn_server(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    })
+}

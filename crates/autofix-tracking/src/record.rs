@@ -11,7 +11,6 @@ use crate::client::RunStatus;
 use autofix_core::Incident;
 use autofix_core::redact::redact;
 use autofix_pipeline::RunReport;
-use autofix_pipeline::report::ReportedAttempt;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -497,7 +496,7 @@ fn base_tags(ctx: &RunContext) -> BTreeMap<String, String> {
 }
 
 /// A nested run for one try of the diagnoser (an LLM iteration or fallback step).
-fn diagnoser_attempt(a: &ReportedAttempt) -> AttemptRecord {
+fn diagnoser_attempt(a: &autofix_core::Attempt) -> AttemptRecord {
     let mut metrics = BTreeMap::new();
     metrics.insert("llm_latency_ms".into(), a.latency_ms);
     if let Some(t) = a.prompt_tokens {
@@ -532,7 +531,7 @@ fn diagnoser_attempt(a: &ReportedAttempt) -> AttemptRecord {
 }
 
 /// The prompt and reply of one try, stored under `prompts/` when `tracking.log_prompts` is on.
-fn prompt_artifacts(a: &ReportedAttempt) -> Vec<Artifact> {
+fn prompt_artifacts(a: &autofix_core::Attempt) -> Vec<Artifact> {
     let base = format!("prompts/{:02}-{}", a.iteration, a.stage);
     let mut out = Vec::new();
     if let Some(prompt) = &a.prompt {
