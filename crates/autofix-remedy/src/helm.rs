@@ -325,18 +325,7 @@ pub fn plan_helm_edits(
             )?;
         }
     }
-    Ok(texts
-        .into_iter()
-        .filter_map(|(file, after)| {
-            let before = repo.text(&file)?.to_string();
-            (before != after).then(|| FileEdit {
-                paths: carried.remove(&file).unwrap_or_default(),
-                file,
-                before,
-                after,
-            })
-        })
-        .collect())
+    Ok(crate::plan::file_edits(repo, texts, carried))
 }
 
 fn unsupported(releases: &[&ChartRelease], reason: String) -> RemedyError {

@@ -64,7 +64,16 @@ pub fn plan_edits(
             path,
         });
     }
-    Ok(texts
+    Ok(file_edits(repo, texts, carried))
+}
+
+/// The files whose new text differs from the repo's, as edits carrying their remediation paths.
+pub(crate) fn file_edits(
+    repo: &GitopsRepo,
+    texts: BTreeMap<String, String>,
+    mut carried: BTreeMap<String, Vec<FieldPath>>,
+) -> Vec<FileEdit> {
+    texts
         .into_iter()
         .filter_map(|(file, after)| {
             let before = repo.text(&file)?.to_string();
@@ -75,7 +84,7 @@ pub fn plan_edits(
                 after,
             })
         })
-        .collect())
+        .collect()
 }
 
 /// One value to write into one document.
