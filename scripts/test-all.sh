@@ -3,6 +3,8 @@
 # test suite against the real services the tests need, which this script installs and starts:
 #   - MLflow (PyPI, pinned, in .venv-mlflow/) on a free loopback port, stopped at exit;
 #   - Alertmanager (Debian package prometheus-alertmanager), started by the end-to-end tests;
+#   - PostgreSQL (Debian package postgresql) on a free loopback port, stopped at exit: the store
+#     suite runs against it as well as SQLite, and two `autofix serve` replicas share it;
 #   - the outside conformance set ../shared/scenarios (AUTOFIX_SCENARIOS) when present.
 # Usage: scripts/test-all.sh   (from anywhere; CI runs it through .ci/run)
 set -euo pipefail
@@ -50,12 +52,18 @@ if ! command -v helm >/dev/null; then
   export PATH="$helm_dir:$PATH"
 fi
 
-step "starting MLflow"
+step "starting MLflow and PostgreSQL"
 mlflow_dir="$(mktemp -d -t autofix-mlflow-XXXXXX)"
-trap 'scripts/mlflow-server.sh stop "$mlflow_dir" || true; rm -rf "$mlflow_dir"' EXIT
+postgres_dir="$(mktemp -d -t autofix-postgres-XXXXXX)"
+trap 'scripts/mlflow-server.sh stop "$mlflow_dir" || true; rm -rf "$mlflow_dir";
+      scripts/postgres-server.sh stop "$postgres_dir" || true; rm -rf "$postgres_dir"' EXIT
 eval "$(scripts/mlflow-server.sh start "$mlflow_dir")"
 export MLFLOW_TRACKING_URI
 step "MLflow at $MLFLOW_TRACKING_URI"
+eval "$(scripts/postgres-server.sh start "$postgres_dir")"
+# The PostgreSQL cases must run here, never skip.
+export AUTOFIX_TEST_POSTGRES AUTOFIX_REQUIRE_POSTGRES=1
+step "PostgreSQL at $AUTOFIX_TEST_POSTGRES"
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

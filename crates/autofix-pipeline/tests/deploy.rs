@@ -161,8 +161,9 @@ fn policy_violations(doc: &Value, namespace: &str) -> Vec<(String, Option<String
         .collect()
 }
 
-/// What the install promises beyond the policy rules: one replica, a restricted pod, limits,
-/// probes, the config and data mounts.
+/// What the install promises beyond the policy rules: one replica unless the store is the
+/// shared PostgreSQL (`AUTOFIX_DATABASE_URL`), a restricted pod, limits, probes, the config and
+/// data mounts.
 fn hardening_problems(doc: &Value) -> Vec<String> {
     let mut out = Vec::new();
     let mut expect = |ok: bool, what: &str| {
@@ -170,8 +171,12 @@ fn hardening_problems(doc: &Value) -> Vec<String> {
             out.push(what.to_string());
         }
     };
+    let shared_database = doc
+        .pointer("/spec/template/spec/containers/0/env")
+        .and_then(Value::as_array)
+        .is_some_and(|env| env.iter().any(|e| e["name"] == "AUTOFIX_DATABASE_URL"));
     expect(
-        doc.pointer("/spec/replicas") == Some(&json!(1)),
+        shared_database || doc.pointer("/spec/replicas") == Some(&json!(1)),
         "replicas 1",
     );
     let pod = doc
@@ -635,6 +640,50 @@ fn the_helm_chart_renders_structured_config_and_refuses_replicas() {
     assert_eq!(config.policy.allowed_namespaces, ["shop"]);
 
     let refused = helm(&["--set", "replicaCount=2"]).unwrap();
-    let error = refused.expect_err("two replicas must be refused");
-    assert!(error.contains("replicaCount must be 1"), "{error}");
+    let error = refused.expect_err("two replicas on SQLite must be refused");
+    assert!(error.contains("needs the PostgreSQL backend"), "{error}");
+}
+
+#[test]
+fn the_helm_chart_runs_several_replicas_on_postgres() {
+    let Some(rendered) = helm(&[
+        "--set",
+        "replicaCount=3",
+        "--set",
+        "database.existingSecret=kube-autofix-db",
+    ]) else {
+        return;
+    };
+    let docs = rendered.unwrap_or_else(|e| panic!("{e}"));
+    check_objects(&docs, "postgres");
+    let deployment = find(&docs, "Deployment");
+    assert_eq!(deployment.pointer("/spec/replicas"), Some(&json!(3)));
+    assert_eq!(
+        str_at(deployment, "/spec/strategy/type"),
+        Some("RollingUpdate")
+    );
+    let env = deployment
+        .pointer("/spec/template/spec/containers/0/env")
+        .and_then(|e| e.as_array())
+        .unwrap();
+    let database = env
+        .iter()
+        .find(|e| e["name"] == "AUTOFIX_DATABASE_URL")
+        .expect("the database URL comes from the Secret");
+    assert_eq!(
+        database["valueFrom"]["secretKeyRef"]["name"],
+        json!("kube-autofix-db")
+    );
+    let data = deployment
+        .pointer("/spec/template/spec/volumes")
+        .and_then(|v| v.as_array())
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "data")
+        .unwrap();
+    assert!(data.get("emptyDir").is_some(), "clones only: {data}");
+    assert!(
+        docs.iter().all(|d| d["kind"] != "PersistentVolumeClaim"),
+        "no volume to share between replicas"
+    );
 }

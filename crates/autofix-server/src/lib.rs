@@ -165,7 +165,8 @@ pub struct Service {
 impl Service {
     /// Loads the TLS certificate and key if `[server.tls]` gives them and the GitHub webhook
     /// secret if `[server.github_webhook]` or `AUTOFIX_GITHUB_WEBHOOK_SECRET` gives it, opens
-    /// the store in `config.data_dir` and binds `config.listen`.
+    /// the store (`config.database_url`, else SQLite in `config.data_dir`) and binds
+    /// `config.listen`.
     pub async fn bind(
         config: &ServerConfig,
         auth: Auth,
@@ -175,7 +176,11 @@ impl Service {
         let github = WebhookSecret::load(config.github_webhook.secret_file.as_deref(), |name| {
             std::env::var(name).ok()
         })?;
-        let store = Store::open(&Store::sqlite_url(&config.data_dir))
+        let database = config
+            .database_url
+            .clone()
+            .unwrap_or_else(|| Store::sqlite_url(&config.data_dir));
+        let store = Store::open(&database)
             .await?
             .with_retry_policy(RetryPolicy {
                 max_attempts: config.max_attempts,
@@ -252,6 +257,7 @@ impl Service {
             addr = ?self.listener.local_addr().ok(),
             workers = self.workers,
             tls = self.tls.is_some(),
+            database = %self.state.store.backend(),
             "serving"
         );
         let served = match self.tls {

@@ -43,10 +43,17 @@ pub fn spawn_workers(
         .map(|n| {
             let context = context.clone();
             let shutdown = shutdown.clone();
-            let name = format!("worker-{}-{n}", std::process::id());
+            let name = format!("{}/worker-{n}", replica_name());
             tokio::spawn(async move { work(name, context, shutdown).await })
         })
         .collect()
+}
+
+/// This process among the replicas sharing a database: the pod name (`HOSTNAME`) and the pid,
+/// recorded as the owner of the incidents it claims.
+fn replica_name() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "autofix".to_string());
+    format!("{host}-{}", std::process::id())
 }
 
 /// One worker's loop: claim, run, record; wait for a signal when the queue is empty.

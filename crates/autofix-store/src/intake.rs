@@ -6,7 +6,7 @@ use autofix_core::alert::{Alert, AlertStatus, WebhookPayload};
 use autofix_core::incident::DEFAULT_CLUSTER;
 use autofix_core::workload_hint;
 use sha2::{Digest, Sha256};
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Any, Transaction};
 use std::collections::BTreeSet;
 
 /// Workload kind recorded for incidents of alerts that name a namespace but no workload.
@@ -15,6 +15,9 @@ const NAMESPACE_KIND: &str = "Namespace";
 /// Why an `ignored` incident is not acted on.
 const IGNORED_REASON: &str =
     "the alerts name a namespace but no workload or pod: recorded, not acted on";
+
+/// How many times a delivery is recorded before a conflict with another replica is an error.
+const CONFLICT_TRIES: u32 = 8;
 
 /// Where a new alert goes.
 struct Target {
@@ -36,7 +39,26 @@ impl Store {
     /// alert within the recurrence window records `recurred`, and the last alert resolving
     /// records `resolved` ([`DeliveryOutcome::outcomes`]). With `max_queued`, a delivery that would make more
     /// incidents wait than that is refused as a whole ([`StoreError::QueueFull`]).
+    ///
+    /// On PostgreSQL two replicas may record overlapping deliveries at once; the one that loses
+    /// the race on a unique key (or a deadlock) rolls back and records again, then finding the
+    /// other's rows.
     pub async fn record_delivery(
+        &self,
+        payload: &WebhookPayload,
+        max_queued: Option<u64>,
+    ) -> Result<DeliveryOutcome, StoreError> {
+        let mut tries = 1;
+        loop {
+            match self.try_record_delivery(payload, max_queued).await {
+                Err(e) if tries < CONFLICT_TRIES && e.is_conflict() => tries += 1,
+                result => return result,
+            }
+        }
+    }
+
+    /// One attempt of [`Store::record_delivery`].
+    async fn try_record_delivery(
         &self,
         payload: &WebhookPayload,
         max_queued: Option<u64>,
@@ -57,7 +79,7 @@ impl Store {
                 AlertStatus::Resolved => "resolved",
             };
             let seen: Option<i64> = sqlx::query_scalar(
-                "SELECT id FROM alerts WHERE fingerprint = ? AND starts_at = ? AND status = ?",
+                "SELECT id FROM alerts WHERE fingerprint = $1 AND starts_at = $2 AND status = $3",
             )
             .bind(&fingerprint)
             .bind(&alert.starts_at)
@@ -77,7 +99,7 @@ impl Store {
                 None => None,
                 Some(target) => {
                     let existing: Option<(i64, String)> =
-                        sqlx::query_as("SELECT id, state FROM incidents WHERE incident_key = ?")
+                        sqlx::query_as("SELECT id, state FROM incidents WHERE incident_key = $1")
                             .bind(&target.key)
                             .fetch_optional(&mut *tx)
                             .await?;
@@ -120,7 +142,7 @@ impl Store {
             sqlx::query(
                 "INSERT INTO alerts
                    (fingerprint, starts_at, status, alertname, labels, alert, received_at, incident_id)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(&fingerprint)
             .bind(&alert.starts_at)
@@ -203,7 +225,7 @@ fn fingerprint_of(alert: &Alert) -> String {
 
 /// Creates an incident: queued when it names a workload, `ignored` otherwise.
 async fn create(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     target: &Target,
     now: i64,
 ) -> Result<IncidentId, StoreError> {
@@ -215,7 +237,7 @@ async fn create(
     let id = sqlx::query_scalar(
         "INSERT INTO incidents (incident_key, cluster, namespace, workload_kind, workload_name,
                                 state, last_error, next_attempt_at, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
     )
     .bind(&target.key)
     .bind(&target.cluster)
@@ -234,14 +256,14 @@ async fn create(
 
 /// Puts a finished or parked incident back in the queue for a new round of work.
 async fn requeue(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     id: IncidentId,
     now: i64,
 ) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE incidents SET state = 'queued', attempts = 0, last_error = NULL,
-                next_attempt_at = ?, updated_at = ?
-         WHERE id = ?",
+                next_attempt_at = $1, updated_at = $2
+         WHERE id = $3",
     )
     .bind(now)
     .bind(now)
@@ -253,17 +275,17 @@ async fn requeue(
 
 /// Sets the resolved flag: every firing alert of the incident has a resolved notification.
 async fn refresh_resolved(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     id: IncidentId,
     now: i64,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "UPDATE incidents SET updated_at = ?, resolved = CASE WHEN EXISTS (
-             SELECT 1 FROM alerts f WHERE f.incident_id = ? AND f.status = 'firing'
+        "UPDATE incidents SET updated_at = $1, resolved = CASE WHEN EXISTS (
+             SELECT 1 FROM alerts f WHERE f.incident_id = $2 AND f.status = 'firing'
                AND NOT EXISTS (SELECT 1 FROM alerts r WHERE r.fingerprint = f.fingerprint
                                AND r.starts_at = f.starts_at AND r.status = 'resolved'))
            THEN 0 ELSE 1 END
-         WHERE id = ?",
+         WHERE id = $3",
     )
     .bind(now)
     .bind(id)

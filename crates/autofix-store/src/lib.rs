@@ -7,53 +7,36 @@
 //! `UPDATE`, so no two runs touch one workload at once and a process killed mid-run has its work
 //! resumed once the lease expires.
 //!
-//! The embedded default is SQLite in WAL mode in the data directory; the schema
-//! (`migrations/`) is plain SQL kept portable to PostgreSQL. Layout: `model.rs` (the types handed
-//! out), `intake.rs` (recording deliveries), `queue.rs` (claims, completion, retries),
-//! `outcomes.rs` (what became of each fix: merged, rejected, reverted, resolved, recurred), this
-//! file (opening, listing, health).
+//! Two backends share one schema and one set of queries (sqlx's `Any` driver, `$1` placeholders,
+//! which both understand): SQLite in WAL mode in the data directory, the embedded default for
+//! one replica, and PostgreSQL for several replicas, where claims also skip rows another replica
+//! holds (`FOR UPDATE SKIP LOCKED`). Layout: `backend.rs` (opening either, their differences),
+//! `model.rs` (the types handed out), `intake.rs` (recording deliveries), `queue.rs` (claims,
+//! completion, retries), `outcomes.rs` (what became of each fix: merged, rejected, reverted,
+//! resolved, recurred), this file (the store, listing, health).
 
+mod backend;
 mod intake;
 mod model;
 mod outcomes;
 mod queue;
 
 pub use autofix_calibrate::Outcome;
+pub use backend::Backend;
 pub use model::{
     Claim, ClaimedIncident, DeliveryOutcome, FailOutcome, IncidentId, IncidentRecord,
     IncidentState, RetryPolicy,
 };
 pub use outcomes::{Fix, NewOutcome, OutcomeRecord};
 
-use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
-};
-use sqlx::{Row, SqlStr};
+use sqlx::AnyPool;
+use sqlx::Row;
+use sqlx::any::AnyRow;
 use std::collections::BTreeMap;
-use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-/// The schema, applied in order when the store opens.
-const MIGRATIONS: [(i64, &str, &str); 2] = [
-    (1, "intake", include_str!("../migrations/0001_intake.sql")),
-    (
-        2,
-        "outcomes",
-        include_str!("../migrations/0002_outcomes.sql"),
-    ),
-];
 
 /// Default recurrence window: a new firing alert this long after a merge is a recurrence.
 const RECURRENCE_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
-
-/// How long a statement waits for SQLite's write lock before failing.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Read connections (listing, health); writes go through a single connection, as SQLite allows
-/// one writer at a time anyway.
-const READERS: u32 = 4;
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +58,12 @@ pub enum StoreError {
         /// The OS error.
         #[source]
         source: std::io::Error,
+    },
+    /// The URL names a database this build does not speak.
+    #[error("unsupported database URL {url:?}: expected sqlite://PATH or postgres://USER@HOST/DB")]
+    Scheme {
+        /// The URL given, password removed.
+        url: String,
     },
     /// The schema cannot be brought up to date.
     #[error("cannot migrate the database schema: {0}")]
@@ -104,63 +93,42 @@ pub enum StoreError {
     LeaseLost(IncidentId),
 }
 
-/// The store: a writer connection, a few readers and the retry policy.
+impl StoreError {
+    /// True for a transaction that lost a race with a concurrent one (PostgreSQL: unique
+    /// violation, serialization failure, deadlock) and is worth running again.
+    fn is_conflict(&self) -> bool {
+        match self {
+            StoreError::Db(sqlx::Error::Database(e)) => {
+                matches!(e.code().as_deref(), Some("23505" | "40001" | "40P01"))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The store: its pools, the retry policy and the recurrence window.
 #[derive(Debug, Clone)]
 pub struct Store {
-    writer: SqlitePool,
-    reader: SqlitePool,
+    backend: Backend,
+    /// Where writes go: one connection for SQLite (one writer at a time anyway), the shared pool
+    /// for PostgreSQL.
+    writer: AnyPool,
+    /// Where listing and health checks go.
+    reader: AnyPool,
     retry: RetryPolicy,
     recurrence_window: Duration,
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `url`, e.g. `sqlite:///var/lib/autofix/autofix.db?mode=rwc`,
-    /// creates its directory, switches it to WAL and applies the migrations.
+    /// Opens the database at `url` and brings its schema up to date.
+    ///
+    /// `sqlite://PATH?mode=rwc` (see [`Store::sqlite_url`]) opens or creates an SQLite file, its
+    /// directory included, in WAL mode; `postgres://user@host/db` connects to PostgreSQL, whose
+    /// database must exist (replicas starting together migrate one at a time).
     pub async fn open(url: &str) -> Result<Store, StoreError> {
-        let options = SqliteConnectOptions::from_str(url).map_err(|source| StoreError::Url {
-            url: url.to_string(),
-            source,
-        })?;
-        if let Some(dir) = options.get_filename().parent()
-            && !dir.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
-                path: dir.display().to_string(),
-                source,
-            })?;
-        }
-        let options = options
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // FULL: a commit survives power loss, not only a killed process.
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true);
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await?;
-        let migrations = MIGRATIONS
-            .iter()
-            .map(|(version, name, sql)| {
-                Migration::new(
-                    *version,
-                    (*name).into(),
-                    MigrationType::Simple,
-                    SqlStr::from_static(sql),
-                    false,
-                )
-            })
-            .collect();
-        Migrator::with_migrations(migrations)
-            .run(&writer)
-            .await
-            .map_err(StoreError::Migrate)?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(READERS)
-            .connect_with(options.read_only(true))
-            .await?;
+        let (backend, writer, reader) = backend::open(url).await?;
         Ok(Store {
+            backend,
             writer,
             reader,
             retry: RetryPolicy::default(),
@@ -174,6 +142,11 @@ impl Store {
             "sqlite://{}?mode=rwc",
             data_dir.join("autofix.db").display()
         )
+    }
+
+    /// Which database this store runs on.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// Uses this retry policy for failed runs (default: [`RetryPolicy::default`]).
@@ -245,7 +218,7 @@ impl Store {
 }
 
 /// Reads one row of the `list_incidents` query.
-fn record_from_row(row: &SqliteRow) -> Result<IncidentRecord, StoreError> {
+fn record_from_row(row: &AnyRow) -> Result<IncidentRecord, StoreError> {
     let state: String = row.try_get("state")?;
     let last_report = row
         .try_get::<Option<String>, _>("last_report")?

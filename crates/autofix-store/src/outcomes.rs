@@ -5,21 +5,17 @@
 use crate::{IncidentId, Store, StoreError, millis, now_ms};
 use autofix_calibrate::Outcome;
 use serde::Serialize;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
 
-/// A query for fixes, read from incidents' last run reports, with the given `WHERE` clause
-/// (a literal, so the SQL stays static).
+/// A query for fixes, read from the fix columns of incidents' last runs, with the given `WHERE`
+/// clause (a literal, so the SQL stays static).
 macro_rules! fixes_where {
     ($condition:literal) => {
         concat!(
-            "SELECT id,
-                json_extract(last_report, '$.incident') AS hash,
-                json_extract(last_report, '$.branch') AS branch,
-                CAST(json_extract(last_report, '$.risk.score') AS REAL) AS risk,
-                CAST(json_extract(last_report, '$.pr.number') AS INTEGER) AS pr,
-                json_extract(last_report, '$.commit') AS sha
-             FROM incidents WHERE json_extract(last_report, '$.branch') IS NOT NULL AND ",
+            "SELECT id, fix_hash AS hash, fix_branch AS branch, fix_risk AS risk, fix_pr AS pr,
+                    fix_commit AS sha
+             FROM incidents WHERE fix_branch IS NOT NULL AND ",
             $condition
         )
     };
@@ -85,7 +81,7 @@ pub struct OutcomeRecord {
 impl Store {
     /// The fix whose branch is `branch`.
     pub async fn fix_by_branch(&self, branch: &str) -> Result<Option<Fix>, StoreError> {
-        let row = sqlx::query(fixes_where!("json_extract(last_report, '$.branch') = ?"))
+        let row = sqlx::query(fixes_where!("fix_branch = $1"))
             .bind(branch)
             .fetch_optional(&self.reader)
             .await?;
@@ -94,7 +90,7 @@ impl Store {
 
     /// The fix of the incident with this short hash, if its last run proposed one.
     pub async fn fix_by_hash(&self, hash: &str) -> Result<Option<Fix>, StoreError> {
-        let row = sqlx::query(fixes_where!("json_extract(last_report, '$.incident') = ?"))
+        let row = sqlx::query(fixes_where!("fix_hash = $1"))
             .bind(hash)
             .fetch_optional(&self.reader)
             .await?;
@@ -108,8 +104,8 @@ impl Store {
         }
         let pattern = format!("{}%", sha.to_ascii_lowercase());
         let row = sqlx::query(fixes_where!(
-            "(json_extract(last_report, '$.commit') LIKE ?1
-              OR id IN (SELECT incident_id FROM outcomes WHERE commit_sha LIKE ?1))"
+            "(fix_commit LIKE $1
+              OR id IN (SELECT incident_id FROM outcomes WHERE commit_sha LIKE $1))"
         ))
         .bind(pattern)
         .fetch_optional(&self.reader)
@@ -119,7 +115,7 @@ impl Store {
 
     /// True when outcomes were already recorded from this GitHub delivery.
     pub async fn delivery_recorded(&self, delivery_id: &str) -> Result<bool, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outcomes WHERE delivery_id = ?")
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outcomes WHERE delivery_id = $1")
             .bind(delivery_id)
             .fetch_one(&self.reader)
             .await?;
@@ -167,7 +163,7 @@ impl Store {
 /// fires within the recurrence window of the merge, else `resolved` when every alert has
 /// resolved. Nothing once the fix was reverted; each outcome once per pull request.
 pub(crate) async fn follow_merge(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     store: &Store,
     incident_id: IncidentId,
     fired: bool,
@@ -177,7 +173,7 @@ pub(crate) async fn follow_merge(
         return Ok(None);
     };
     let reverted: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM outcomes WHERE incident_id = ? AND pr_number = ?
+        "SELECT COUNT(*) FROM outcomes WHERE incident_id = $1 AND pr_number = $2
            AND outcome = 'reverted'",
     )
     .bind(incident_id)
@@ -193,7 +189,7 @@ pub(crate) async fn follow_merge(
         }
         Outcome::Recurred
     } else {
-        let resolved: i64 = sqlx::query_scalar("SELECT resolved FROM incidents WHERE id = ?")
+        let resolved: i64 = sqlx::query_scalar("SELECT resolved FROM incidents WHERE id = $1")
             .bind(incident_id)
             .fetch_one(&mut **tx)
             .await?;
@@ -202,7 +198,7 @@ pub(crate) async fn follow_merge(
         }
         Outcome::Resolved
     };
-    let Some(row) = sqlx::query(fixes_where!("id = ?"))
+    let Some(row) = sqlx::query(fixes_where!("id = $1"))
         .bind(incident_id)
         .fetch_optional(&mut **tx)
         .await?
@@ -216,11 +212,11 @@ pub(crate) async fn follow_merge(
 
 /// The pull request and time of the incident's latest `merged` outcome.
 async fn latest_merge(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     incident_id: IncidentId,
 ) -> Result<Option<(u64, i64)>, StoreError> {
     let row: Option<(i64, i64)> = sqlx::query_as(
-        "SELECT pr_number, recorded_at FROM outcomes WHERE incident_id = ? AND outcome = 'merged'
+        "SELECT pr_number, recorded_at FROM outcomes WHERE incident_id = $1 AND outcome = 'merged'
          ORDER BY id DESC LIMIT 1",
     )
     .bind(incident_id)
@@ -231,7 +227,7 @@ async fn latest_merge(
 
 /// Inserts an outcome unless this outcome of this pull request is already recorded.
 async fn insert(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     fix: &Fix,
     outcome: Outcome,
     pr_number: u64,
@@ -242,7 +238,7 @@ async fn insert(
     let row = sqlx::query(
         "INSERT INTO outcomes (incident_id, incident_hash, branch, outcome, risk_score, pr_number,
                                commit_sha, delivery_id, recorded_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          ON CONFLICT (incident_id, pr_number, outcome) DO NOTHING
          RETURNING *",
     )
@@ -261,7 +257,7 @@ async fn insert(
 }
 
 /// Reads one `fixes_where!` row.
-fn fix_from_row(row: &SqliteRow) -> Result<Fix, StoreError> {
+fn fix_from_row(row: &AnyRow) -> Result<Fix, StoreError> {
     Ok(Fix {
         incident_id: row.try_get("id")?,
         incident_hash: row
@@ -279,7 +275,7 @@ fn fix_from_row(row: &SqliteRow) -> Result<Fix, StoreError> {
 }
 
 /// Reads one `outcomes` row.
-fn outcome_from_row(row: &SqliteRow) -> Result<OutcomeRecord, StoreError> {
+fn outcome_from_row(row: &AnyRow) -> Result<OutcomeRecord, StoreError> {
     let outcome: String = row.try_get("outcome")?;
     Ok(OutcomeRecord {
         id: row.try_get("id")?,

@@ -1,9 +1,47 @@
 //! The work queue: claiming incidents under a lease, finishing, retrying and releasing them.
 
-use crate::{Claim, ClaimedIncident, FailOutcome, Store, StoreError, millis, now_ms};
+use crate::{Backend, Claim, ClaimedIncident, FailOutcome, Store, StoreError, millis, now_ms};
 use autofix_core::alert::Alert;
 use std::collections::HashMap;
 use std::time::Duration;
+
+/// The claim: the claimable incident that has waited longest becomes `running` under a new lease
+/// and run token. `$1` is the worker, `$2` the lease's end, `$3` now; the lock clause goes after
+/// the inner `LIMIT`.
+macro_rules! claim_sql {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE incidents
+                SET state = 'running', lease_owner = $1, lease_until = $2,
+                    attempts = attempts + 1, run_token = run_token + 1, updated_at = $3
+              WHERE id = (
+                    SELECT i.id FROM incidents i
+                     WHERE ((i.state = 'queued' AND i.next_attempt_at <= $3)
+                            OR (i.state = 'running' AND i.lease_until <= $3))
+                       AND NOT EXISTS (
+                           SELECT 1 FROM incidents r
+                            WHERE r.id <> i.id AND r.state = 'running' AND r.lease_until > $3
+                              AND r.cluster = i.cluster AND r.namespace = i.namespace
+                              AND r.workload_name = i.workload_name)
+                     ORDER BY i.next_attempt_at, i.id
+                     LIMIT 1",
+            $lock,
+            ")
+                AND (state = 'queued' OR lease_until <= $3)
+             RETURNING id, run_token, attempts, incident_key"
+        )
+    };
+}
+
+/// SQLite has a single writer: nothing to skip.
+const CLAIM_SQLITE: &str = claim_sql!("");
+
+/// PostgreSQL: an incident row another transaction holds (an intake updating it) is skipped, not
+/// waited for; the next claimable one is taken instead.
+const CLAIM_POSTGRES: &str = claim_sql!(" FOR UPDATE SKIP LOCKED");
+
+/// The advisory lock key that serializes claims across PostgreSQL replicas.
+const CLAIM_LOCK: i64 = 0x0061_7574_6f66_6978; // "autofix" in ASCII
 
 impl Store {
     /// Claims the incident that has waited longest, for `worker`, until `lease` has passed.
@@ -20,52 +58,42 @@ impl Store {
         let now = now_ms();
         let max_attempts = i64::from(self.retry.max_attempts);
         let mut tx = self.writer.begin().await?;
+        if self.backend == Backend::Postgres {
+            // Replicas claim one at a time, so the same-workload check below sees every live
+            // claim; the lock ends with the transaction. (SQLite has one writer anyway.)
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(CLAIM_LOCK)
+                .execute(&mut *tx)
+                .await?;
+        }
         sqlx::query(
             "UPDATE incidents SET state = 'parked', lease_owner = NULL, lease_until = NULL,
-                    updated_at = ?,
+                    updated_at = $1,
                     last_error = 'abandoned: every allowed run stopped without finishing ' ||
                                  '(the process was killed or stopped); last error: ' ||
                                  COALESCE(last_error, 'none')
-             WHERE state = 'running' AND lease_until <= ? AND attempts >= ?",
+             WHERE state = 'running' AND lease_until <= $1 AND attempts >= $2",
         )
-        .bind(now)
         .bind(now)
         .bind(max_attempts)
         .execute(&mut *tx)
         .await?;
-        let claimed: Option<(i64, i64, i64, String)> = sqlx::query_as(
-            "UPDATE incidents
-                SET state = 'running', lease_owner = ?, lease_until = ?,
-                    attempts = attempts + 1, run_token = run_token + 1, updated_at = ?
-              WHERE id = (
-                    SELECT i.id FROM incidents i
-                     WHERE ((i.state = 'queued' AND i.next_attempt_at <= ?)
-                            OR (i.state = 'running' AND i.lease_until <= ?))
-                       AND NOT EXISTS (
-                           SELECT 1 FROM incidents r
-                            WHERE r.id <> i.id AND r.state = 'running' AND r.lease_until > ?
-                              AND r.cluster = i.cluster AND r.namespace = i.namespace
-                              AND r.workload_name = i.workload_name)
-                     ORDER BY i.next_attempt_at, i.id
-                     LIMIT 1)
-                AND (state = 'queued' OR lease_until <= ?)
-             RETURNING id, run_token, attempts, incident_key",
-        )
-        .bind(worker)
-        .bind(now.saturating_add(millis(lease)))
-        .bind(now)
-        .bind(now)
-        .bind(now)
-        .bind(now)
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let claim_sql = match self.backend {
+            Backend::Sqlite => CLAIM_SQLITE,
+            Backend::Postgres => CLAIM_POSTGRES,
+        };
+        let claimed: Option<(i64, i64, i64, String)> = sqlx::query_as(claim_sql)
+            .bind(worker)
+            .bind(now.saturating_add(millis(lease)))
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
         let Some((id, token, attempts, key)) = claimed else {
             tx.commit().await?;
             return Ok(None);
         };
         let stored: Vec<String> =
-            sqlx::query_scalar("SELECT alert FROM alerts WHERE incident_id = ? ORDER BY id")
+            sqlx::query_scalar("SELECT alert FROM alerts WHERE incident_id = $1 ORDER BY id")
                 .bind(id)
                 .fetch_all(&mut *tx)
                 .await?;
@@ -85,8 +113,8 @@ impl Store {
     pub async fn renew(&self, claim: &Claim, lease: Duration) -> Result<(), StoreError> {
         let now = now_ms();
         let done = sqlx::query(
-            "UPDATE incidents SET lease_until = ?
-             WHERE id = ? AND run_token = ? AND state = 'running'",
+            "UPDATE incidents SET lease_until = $1
+             WHERE id = $2 AND run_token = $3 AND state = 'running'",
         )
         .bind(now.saturating_add(millis(lease)))
         .bind(claim.incident_id)
@@ -96,19 +124,27 @@ impl Store {
         held(claim, done.rows_affected())
     }
 
-    /// Marks a run finished, storing its report.
+    /// Marks a run finished, storing its report and the fix it describes (branch, incident
+    /// hash, commit, pull request, risk score), by which outcomes are later matched.
     pub async fn complete(
         &self,
         claim: &Claim,
         report: &serde_json::Value,
     ) -> Result<(), StoreError> {
+        let text = |pointer: &str| report.pointer(pointer).and_then(|v| v.as_str());
         let done = sqlx::query(
-            "UPDATE incidents SET state = 'done', last_report = ?, last_error = NULL,
-                    lease_owner = NULL, lease_until = NULL, updated_at = ?
-             WHERE id = ? AND run_token = ? AND state = 'running'",
+            "UPDATE incidents SET state = 'done', last_report = $1, last_error = NULL,
+                    lease_owner = NULL, lease_until = NULL, updated_at = $2,
+                    fix_branch = $3, fix_hash = $4, fix_commit = $5, fix_pr = $6, fix_risk = $7
+             WHERE id = $8 AND run_token = $9 AND state = 'running'",
         )
         .bind(report.to_string())
         .bind(now_ms())
+        .bind(text("/branch"))
+        .bind(text("/incident"))
+        .bind(text("/commit"))
+        .bind(report.pointer("/pr/number").and_then(|v| v.as_i64()))
+        .bind(report.pointer("/risk/score").and_then(|v| v.as_f64()))
         .bind(claim.incident_id)
         .bind(claim.token)
         .execute(&self.writer)
@@ -127,7 +163,7 @@ impl Store {
         let now = now_ms();
         let mut tx = self.writer.begin().await?;
         let attempts: Option<i64> = sqlx::query_scalar(
-            "SELECT attempts FROM incidents WHERE id = ? AND run_token = ? AND state = 'running'",
+            "SELECT attempts FROM incidents WHERE id = $1 AND run_token = $2 AND state = 'running'",
         )
         .bind(claim.incident_id)
         .bind(claim.token)
@@ -156,9 +192,9 @@ impl Store {
             FailOutcome::Parked => ("parked", now, error.to_string()),
         };
         sqlx::query(
-            "UPDATE incidents SET state = ?, last_error = ?, next_attempt_at = ?,
-                    lease_owner = NULL, lease_until = NULL, updated_at = ?
-             WHERE id = ?",
+            "UPDATE incidents SET state = $1, last_error = $2, next_attempt_at = $3,
+                    lease_owner = NULL, lease_until = NULL, updated_at = $4
+             WHERE id = $5",
         )
         .bind(state)
         .bind(error)
@@ -177,8 +213,8 @@ impl Store {
         let done = sqlx::query(
             "UPDATE incidents SET state = 'queued', lease_owner = NULL, lease_until = NULL,
                     attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,
-                    next_attempt_at = ?, updated_at = ?
-             WHERE id = ? AND run_token = ? AND state = 'running'",
+                    next_attempt_at = $1, updated_at = $2
+             WHERE id = $3 AND run_token = $4 AND state = 'running'",
         )
         .bind(now)
         .bind(now)

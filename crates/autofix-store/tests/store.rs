@@ -1,7 +1,11 @@
-//! The store against a real SQLite file in a temporary directory.
+//! The store's test suite, run against both backends: a real SQLite file in a temporary
+//! directory, and a fresh database on the real PostgreSQL server the test script starts
+//! (`AUTOFIX_TEST_POSTGRES`; skipped without it unless `AUTOFIX_REQUIRE_POSTGRES` is set).
 
 use autofix_core::alert::{Alert, AlertStatus, WebhookPayload};
-use autofix_store::{FailOutcome, IncidentRecord, IncidentState, RetryPolicy, Store, StoreError};
+use autofix_store::{
+    FailOutcome, IncidentRecord, IncidentState, NewOutcome, Outcome, RetryPolicy, Store, StoreError,
+};
 use std::collections::BTreeSet;
 use std::time::Duration;
 use tempfile::TempDir;
@@ -9,8 +13,51 @@ use tempfile::TempDir;
 const STARTS: &str = "2026-11-25T14:33:56.572572961Z";
 const LEASE: Duration = Duration::from_secs(60);
 
-async fn store(dir: &TempDir) -> Store {
-    Store::open(&Store::sqlite_url(dir.path())).await.unwrap()
+/// A database for one test: opened as often as the test likes (a restart, a second replica).
+struct Db {
+    url: String,
+    _dir: Option<TempDir>,
+}
+
+impl Db {
+    fn sqlite() -> Db {
+        let dir = TempDir::new().unwrap();
+        Db {
+            url: Store::sqlite_url(dir.path()),
+            _dir: Some(dir),
+        }
+    }
+
+    async fn postgres() -> Option<Db> {
+        Some(Db {
+            url: autofix_testkit::fresh_postgres_database().await?,
+            _dir: None,
+        })
+    }
+
+    async fn open(&self) -> Store {
+        Store::open(&self.url).await.unwrap()
+    }
+}
+
+/// Runs each named test once per backend, as `sqlite::NAME` and `postgres::NAME`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Db::sqlite()).await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $name() {
+                if let Some(db) = super::Db::postgres().await {
+                    super::$name(db).await;
+                }
+            })*
+        }
+    };
 }
 
 fn alert(fingerprint: &str, status: AlertStatus, labels: &[(&str, &str)]) -> Alert {
@@ -69,10 +116,8 @@ async fn only_incident(store: &Store) -> IncidentRecord {
     all.remove(0)
 }
 
-#[tokio::test]
-async fn two_pods_of_one_deployment_are_one_incident_and_redelivery_is_no_work() {
-    let dir = TempDir::new().unwrap();
-    let store = store(&dir).await;
+async fn two_pods_of_one_deployment_are_one_incident_and_redelivery_is_no_work(db: Db) {
+    let store = db.open().await;
     let first = store.record_delivery(&two_cart_pods(), None).await.unwrap();
     assert_eq!((first.new_alerts, first.duplicates), (2, 0));
     assert_eq!(first.incidents_queued, 1);
@@ -95,10 +140,8 @@ async fn two_pods_of_one_deployment_are_one_incident_and_redelivery_is_no_work()
     assert!(store.claim_next("w2", LEASE).await.unwrap().is_none());
 }
 
-#[tokio::test]
-async fn cluster_wide_alerts_are_recorded_and_ignored() {
-    let dir = TempDir::new().unwrap();
-    let store = store(&dir).await;
+async fn cluster_wide_alerts_are_recorded_and_ignored(db: Db) {
+    let store = db.open().await;
     let overcommit = alert(
         "fp-overcommit",
         AlertStatus::Firing,
@@ -135,10 +178,8 @@ async fn cluster_wide_alerts_are_recorded_and_ignored() {
     assert!(store.claim_next("w", LEASE).await.unwrap().is_none());
 }
 
-#[tokio::test]
-async fn resolved_alerts_are_recorded_on_the_incident() {
-    let dir = TempDir::new().unwrap();
-    let store = store(&dir).await;
+async fn resolved_alerts_are_recorded_on_the_incident(db: Db) {
+    let store = db.open().await;
     store.record_delivery(&two_cart_pods(), None).await.unwrap();
     let claimed = store.claim_next("w", LEASE).await.unwrap().unwrap();
 
@@ -175,10 +216,8 @@ async fn resolved_alerts_are_recorded_on_the_incident() {
     );
 }
 
-#[tokio::test]
-async fn a_new_firing_alert_requeues_a_done_incident_a_redelivery_does_not() {
-    let dir = TempDir::new().unwrap();
-    let store = store(&dir).await;
+async fn a_new_firing_alert_requeues_a_done_incident_a_redelivery_does_not(db: Db) {
+    let store = db.open().await;
     store.record_delivery(&two_cart_pods(), None).await.unwrap();
     let claimed = store.claim_next("w", LEASE).await.unwrap().unwrap();
     store
@@ -201,19 +240,19 @@ async fn a_new_firing_alert_requeues_a_done_incident_a_redelivery_does_not() {
     assert_eq!(claimed.alerts.len(), 3);
 }
 
-#[tokio::test]
-async fn each_incident_is_claimed_once_under_concurrency() {
-    let dir = TempDir::new().unwrap();
-    let store = store(&dir).await;
+async fn each_incident_is_claimed_once_under_concurrency(db: Db) {
+    let store = db.open().await;
     let alerts: Vec<Alert> = (0..20)
         .map(|i| crashloop(&format!("app{i}-6868cd956-49v8m"), AlertStatus::Firing))
         .collect();
     let outcome = store.record_delivery(&payload(alerts), None).await.unwrap();
     assert_eq!(outcome.incidents_queued, 20);
 
+    // Two replicas (two stores on one database), eight workers each.
+    let replicas = [store, db.open().await];
     let mut tasks = Vec::new();
     for worker in 0..16 {
-        let store = store.clone();
+        let store = replicas[worker % 2].clone();
         tasks.push(tokio::spawn(async move {
             let mut mine = Vec::new();
             while let Some(c) = store
@@ -235,10 +274,8 @@ async fn each_incident_is_claimed_once_under_concurrency() {
     assert_eq!(distinct.len(), 20);
 }
 
-#[tokio::test]
-async fn one_workload_is_never_run_twice_at_once_even_under_two_kinds() {
-    let dir = TempDir::new().unwrap();
-    let store = store(&dir).await;
+async fn one_workload_is_never_run_twice_at_once_even_under_two_kinds(db: Db) {
+    let store = db.open().await;
     let by_pod = crashloop("migrate-4f5xz", AlertStatus::Firing);
     let by_job = alert(
         "fp-job",
@@ -264,11 +301,9 @@ async fn one_workload_is_never_run_twice_at_once_even_under_two_kinds() {
     assert_ne!(first.key, second.key);
 }
 
-#[tokio::test]
-async fn an_expired_lease_is_resumed_after_a_restart_and_the_stale_claim_refused() {
-    let dir = TempDir::new().unwrap();
+async fn an_expired_lease_is_resumed_after_a_restart_and_the_stale_claim_refused(db: Db) {
     let stale = {
-        let store = store(&dir).await;
+        let store = db.open().await;
         store.record_delivery(&two_cart_pods(), None).await.unwrap();
         // A worker that claims and then dies (kill -9): the lease runs out.
         store
@@ -277,7 +312,7 @@ async fn an_expired_lease_is_resumed_after_a_restart_and_the_stale_claim_refused
             .unwrap()
             .unwrap()
     };
-    let store = store(&dir).await;
+    let store = db.open().await;
     let resumed = store.claim_next("alive", LEASE).await.unwrap().unwrap();
     assert_eq!(resumed.claim.incident_id, stale.claim.incident_id);
     assert_eq!(resumed.attempts, 2);
@@ -294,10 +329,8 @@ async fn an_expired_lease_is_resumed_after_a_restart_and_the_stale_claim_refused
     assert!(store.claim_next("alive", LEASE).await.unwrap().is_none());
 }
 
-#[tokio::test]
-async fn failures_back_off_then_park_and_bad_input_parks_at_once() {
-    let dir = TempDir::new().unwrap();
-    let store = store(&dir).await.with_retry_policy(RetryPolicy {
+async fn failures_back_off_then_park_and_bad_input_parks_at_once(db: Db) {
+    let store = db.open().await.with_retry_policy(RetryPolicy {
         max_attempts: 3,
         backoff_initial: Duration::ZERO,
         backoff_max: Duration::ZERO,
@@ -346,10 +379,8 @@ async fn failures_back_off_then_park_and_bad_input_parks_at_once() {
     assert_eq!(parked, 2);
 }
 
-#[tokio::test]
-async fn a_run_abandoned_on_its_last_attempt_is_parked() {
-    let dir = TempDir::new().unwrap();
-    let store = store(&dir).await.with_retry_policy(RetryPolicy {
+async fn a_run_abandoned_on_its_last_attempt_is_parked(db: Db) {
+    let store = db.open().await.with_retry_policy(RetryPolicy {
         max_attempts: 2,
         ..RetryPolicy::default()
     });
@@ -367,10 +398,8 @@ async fn a_run_abandoned_on_its_last_attempt_is_parked() {
     assert!(incident.last_error.unwrap().starts_with("abandoned"));
 }
 
-#[tokio::test]
-async fn a_full_queue_refuses_new_work_but_not_redeliveries() {
-    let dir = TempDir::new().unwrap();
-    let store = store(&dir).await;
+async fn a_full_queue_refuses_new_work_but_not_redeliveries(db: Db) {
+    let store = db.open().await;
     store
         .record_delivery(&two_cart_pods(), Some(1))
         .await
@@ -392,10 +421,8 @@ async fn a_full_queue_refuses_new_work_but_not_redeliveries() {
     assert_eq!(store.queue_depth().await.unwrap(), 2);
 }
 
-#[tokio::test]
-async fn release_requeues_without_counting_the_attempt() {
-    let dir = TempDir::new().unwrap();
-    let store = store(&dir).await;
+async fn release_requeues_without_counting_the_attempt(db: Db) {
+    let store = db.open().await;
     store.record_delivery(&two_cart_pods(), None).await.unwrap();
     let claimed = store.claim_next("w", LEASE).await.unwrap().unwrap();
     assert_eq!(
@@ -414,4 +441,204 @@ async fn release_requeues_without_counting_the_attempt() {
     );
     assert_eq!(store.next_work_in().await.unwrap(), Some(Duration::ZERO));
     store.ping().await.unwrap();
+}
+
+/// An incident whose run proposed a fix, as a completed run report describes it.
+async fn completed_fix(store: &Store) -> autofix_store::Fix {
+    store.record_delivery(&two_cart_pods(), None).await.unwrap();
+    let claimed = store.claim_next("w", LEASE).await.unwrap().unwrap();
+    let report = serde_json::json!({
+        "incident": "3f9a1c2b",
+        "branch": "autofix/shop-cart-3f9a1c2b",
+        "commit": "0123456789abcdef0123456789abcdef01234567",
+        "pr": {"number": 7},
+        "risk": {"score": 0.25},
+    });
+    store.complete(&claimed.claim, &report).await.unwrap();
+    let fix = store
+        .fix_by_branch("autofix/shop-cart-3f9a1c2b")
+        .await
+        .unwrap()
+        .expect("the fix is found by its branch");
+    assert_eq!(
+        store.fix_by_hash("3f9a1c2b").await.unwrap(),
+        Some(fix.clone())
+    );
+    assert_eq!(
+        store.fix_by_commit("0123456").await.unwrap(),
+        Some(fix.clone())
+    );
+    assert_eq!(store.fix_by_commit("abcdef0").await.unwrap(), None);
+    fix
+}
+
+async fn outcomes_are_recorded_once_per_pull_request_and_follow_the_merge(db: Db) {
+    let store = db.open().await;
+    let fix = completed_fix(&store).await;
+    assert_eq!(
+        (fix.pr_number, fix.risk_score, fix.commit.as_deref()),
+        (
+            Some(7),
+            Some(0.25),
+            Some("0123456789abcdef0123456789abcdef01234567")
+        )
+    );
+    let merged = NewOutcome {
+        fix: &fix,
+        outcome: Outcome::Merged,
+        pr_number: None,
+        commit_sha: Some("FEEDFACE00112233445566778899AABBCCDDEEFF"),
+        delivery_id: "delivery-1",
+    };
+    let recorded = store.record_outcome(&merged).await.unwrap().unwrap();
+    assert_eq!((recorded.pr_number, recorded.risk_score), (7, Some(0.25)));
+    assert!(store.record_outcome(&merged).await.unwrap().is_none());
+    assert!(store.delivery_recorded("delivery-1").await.unwrap());
+    // The merge commit (stored lower-case) finds the fix too: a revert names it.
+    assert_eq!(
+        store.fix_by_commit("feedface").await.unwrap(),
+        Some(fix.clone())
+    );
+
+    let all_resolved = payload(vec![
+        crashloop("cart-6868cd956-49v8m", AlertStatus::Resolved),
+        crashloop("cart-6868cd956-kqwcv", AlertStatus::Resolved),
+    ]);
+    let told = store.record_delivery(&all_resolved, None).await.unwrap();
+    assert_eq!(told.outcomes.len(), 1, "{told:?}");
+    assert_eq!(told.outcomes[0].outcome, Outcome::Resolved);
+
+    let later = payload(vec![crashloop("cart-6868cd956-zz2x9", AlertStatus::Firing)]);
+    let told = store.record_delivery(&later, None).await.unwrap();
+    assert_eq!(told.outcomes[0].outcome, Outcome::Recurred);
+
+    let listed: Vec<Outcome> = store
+        .list_outcomes()
+        .await
+        .unwrap()
+        .iter()
+        .map(|o| o.outcome)
+        .collect();
+    assert_eq!(
+        listed,
+        [Outcome::Merged, Outcome::Resolved, Outcome::Recurred]
+    );
+    assert_eq!(only_incident(&store).await.outcome, Some(Outcome::Recurred));
+}
+
+/// Overlapping deliveries, all at once, into two replicas of the store.
+async fn a_storm_loses_and_doubles_nothing(replicas: [Store; 2]) {
+    // 10 workloads, each alerting from 3 pods; every pod's alert is delivered 4 times, to
+    // either replica, all at once.
+    let mut tasks = Vec::new();
+    for round in 0..4 {
+        for app in 0..10 {
+            for (pod, suffix) in ["49v8m", "kqwcv", "zz2x9"].into_iter().enumerate() {
+                let store = replicas[(round + app + pod) % 2].clone();
+                let delivery = payload(vec![crashloop(
+                    &format!("app{app}-6868cd956-{suffix}"),
+                    AlertStatus::Firing,
+                )]);
+                tasks.push(tokio::spawn(async move {
+                    store.record_delivery(&delivery, None).await
+                }));
+            }
+        }
+    }
+    let (mut new_alerts, mut duplicates, mut queued) = (0, 0, 0);
+    for task in tasks {
+        let outcome = task.await.unwrap().expect("every delivery is recorded");
+        new_alerts += outcome.new_alerts;
+        duplicates += outcome.duplicates;
+        queued += outcome.incidents_queued;
+    }
+    assert_eq!((new_alerts, duplicates, queued), (30, 90, 10));
+    let incidents = replicas[0].list_incidents().await.unwrap();
+    assert_eq!(incidents.len(), 10);
+    assert!(
+        incidents.iter().all(|i| i.alerts_firing == 3),
+        "{incidents:#?}"
+    );
+}
+
+on_both_backends!(
+    two_pods_of_one_deployment_are_one_incident_and_redelivery_is_no_work,
+    cluster_wide_alerts_are_recorded_and_ignored,
+    resolved_alerts_are_recorded_on_the_incident,
+    a_new_firing_alert_requeues_a_done_incident_a_redelivery_does_not,
+    each_incident_is_claimed_once_under_concurrency,
+    one_workload_is_never_run_twice_at_once_even_under_two_kinds,
+    an_expired_lease_is_resumed_after_a_restart_and_the_stale_claim_refused,
+    failures_back_off_then_park_and_bad_input_parks_at_once,
+    a_run_abandoned_on_its_last_attempt_is_parked,
+    a_full_queue_refuses_new_work_but_not_redeliveries,
+    release_requeues_without_counting_the_attempt,
+    outcomes_are_recorded_once_per_pull_request_and_follow_the_merge,
+);
+
+/// Two replicas, each with its own pool, exist only on PostgreSQL.
+#[tokio::test]
+async fn a_storm_into_two_postgres_replicas_loses_and_doubles_nothing() {
+    if let Some(db) = Db::postgres().await {
+        a_storm_loses_and_doubles_nothing([db.open().await, db.open().await]).await;
+    }
+}
+
+/// SQLite serves one process: the storm goes into one store through its single writer.
+#[tokio::test]
+async fn a_storm_into_one_sqlite_store_loses_and_doubles_nothing() {
+    let db = Db::sqlite();
+    let store = db.open().await;
+    a_storm_loses_and_doubles_nothing([store.clone(), store]).await;
+}
+
+/// A database written by the previous release (schema 2, fixes only inside the JSON report) keeps
+/// its fixes findable after the upgrade: migration 3 copies them into the fix columns.
+#[tokio::test]
+async fn an_sqlite_database_from_schema_2_keeps_its_fixes_after_the_upgrade() {
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
+    let db = Db::sqlite();
+    let old_schema = [
+        include_str!("../migrations/sqlite/0001_intake.sql"),
+        include_str!("../migrations/sqlite/0002_outcomes.sql"),
+    ];
+    let migrations = old_schema
+        .iter()
+        .zip(1..)
+        .map(|(sql, version)| {
+            let name = if version == 1 { "intake" } else { "outcomes" };
+            Migration::new(
+                version,
+                name.into(),
+                MigrationType::Simple,
+                sqlx::SqlStr::from_static(sql),
+                false,
+            )
+        })
+        .collect();
+    {
+        let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+        Migrator::with_migrations(migrations)
+            .run(&pool)
+            .await
+            .unwrap();
+        let report = r#"{"incident": "3f9a1c2b", "branch": "autofix/shop-cart-3f9a1c2b",
+                         "commit": "0123456789abcdef", "pr": {"number": 7}, "risk": {"score": 0.5}}"#;
+        sqlx::query(
+            "INSERT INTO incidents (incident_key, cluster, namespace, workload_kind, workload_name,
+                                    state, next_attempt_at, created_at, updated_at, last_report)
+             VALUES ('default/shop/Deployment/cart', 'default', 'shop', 'Deployment', 'cart',
+                     'done', 0, 0, 0, $1)",
+        )
+        .bind(report)
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+    }
+    let store = db.open().await;
+    let fix = store.fix_by_hash("3f9a1c2b").await.unwrap().unwrap();
+    assert_eq!(fix.branch, "autofix/shop-cart-3f9a1c2b");
+    assert_eq!((fix.pr_number, fix.risk_score), (Some(7), Some(0.5)));
+    assert_eq!(store.fix_by_commit("0123456").await.unwrap(), Some(fix));
 }

@@ -18,6 +18,9 @@
 //! [`GithubWebhook`] sends signed GitHub webhook deliveries (`ping`, `pull_request` as the fake
 //! GitHub's pull requests stand, `push`), with good, wrong or missing signatures.
 //!
+//! [`fresh_postgres_database`] makes an empty database per test on the PostgreSQL server the test
+//! script started.
+//!
 //! [`scenario_dirs`] lists the scenario folders every conformance-style test runs over.
 //!
 //! Layout: `scenarios.rs` (where the scenario folders are), `fake_github.rs` (the fake GitHub;
@@ -31,6 +34,7 @@ mod fake_kube;
 mod fake_openai;
 mod git_http;
 mod github_webhook;
+mod postgres;
 mod scenarios;
 
 pub use fake_github::{
@@ -42,6 +46,7 @@ pub use fake_kube::{FakeKube, RecordedRequest};
 pub use fake_openai::{FakeOpenAi, OpenAiRequest, Reply};
 pub use git_http::GitHttpServer;
 pub use github_webhook::{Delivery, GithubWebhook, Signature, sign};
+pub use postgres::{POSTGRES_ENV, fresh_postgres_database};
 pub use scenarios::{LONG_TAIL_SCENARIO, copy_dir, git_repo_from, long_tail_patch, scenario_dirs};
 
 use std::path::PathBuf;

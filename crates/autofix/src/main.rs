@@ -18,7 +18,7 @@ use autofix_forge::LocalForge;
 use autofix_llm::{ChainDiagnoser, DiagnosisMode, LlmDiagnoser};
 use autofix_pipeline::{Config, Pipeline, PipelineError, Target};
 use autofix_server::PipelineRunner;
-use autofix_store::Store;
+use autofix_store::{Backend, Store};
 use autofix_tracking::{Tracker, run_and_track};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -93,6 +93,10 @@ enum Command {
         /// Data directory of the intake database (overrides `server.data_dir`).
         #[arg(long, env = "AUTOFIX_DATA_DIR")]
         data_dir: Option<PathBuf>,
+        /// Intake database shared by several replicas, `postgres://USER:PASSWORD@HOST/DB`
+        /// (overrides `server.database_url`; default SQLite in the data directory).
+        #[arg(long, env = "AUTOFIX_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
         /// Track runs in this MLflow server (enables `[tracking]`).
         #[arg(long, env = "AUTOFIX_MLFLOW_URI")]
         mlflow: Option<String>,
@@ -201,6 +205,9 @@ enum IncidentsCommand {
         /// Data directory of the intake database.
         #[arg(long, env = "AUTOFIX_DATA_DIR", default_value = "/var/lib/autofix")]
         data_dir: PathBuf,
+        /// The shared intake database, when `autofix serve` uses PostgreSQL.
+        #[arg(long, env = "AUTOFIX_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
         /// Print JSON instead of the table.
         #[arg(long)]
         json: bool,
@@ -341,6 +348,7 @@ async fn try_main(opts: Opts) -> anyhow::Result<()> {
             config,
             listen,
             data_dir,
+            database_url,
             mlflow,
             insecure_no_auth,
         } => {
@@ -350,6 +358,9 @@ async fn try_main(opts: Opts) -> anyhow::Result<()> {
             }
             if let Some(dir) = data_dir {
                 config.server.data_dir = dir;
+            }
+            if database_url.is_some() {
+                config.server.database_url = database_url;
             }
             config.server.auth.insecure_no_auth |= insecure_no_auth;
             let tracker = tracker(&config, &config.server.data_dir)?;
@@ -397,12 +408,19 @@ async fn try_main(opts: Opts) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Incidents {
-            command: IncidentsCommand::List { data_dir, json },
+            command:
+                IncidentsCommand::List {
+                    data_dir,
+                    database_url,
+                    json,
+                },
         } => {
-            let store = Store::open(&Store::sqlite_url(&data_dir))
+            let url = database_url.unwrap_or_else(|| Store::sqlite_url(&data_dir));
+            let store = Store::open(&url)
                 .await
-                .with_context(|| {
-                    format!("cannot open the intake database in {}", data_dir.display())
+                .with_context(|| match Backend::of_url(&url) {
+                    Some(Backend::Postgres) => "cannot open the intake database".to_string(),
+                    _ => format!("cannot open the intake database in {}", data_dir.display()),
                 })?;
             let incidents = store.list_incidents().await?;
             emit(json, &incidents, |i: &Vec<_>| render::incidents(i))

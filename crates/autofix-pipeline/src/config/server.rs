@@ -13,6 +13,11 @@ pub struct ServerConfig {
     /// Directory of the embedded SQLite database `autofix.db`, created if missing (default
     /// `/var/lib/autofix`).
     pub data_dir: PathBuf,
+    /// The intake database shared by several replicas, `postgres://USER@HOST:PORT/DB`; the
+    /// password goes in `PGPASSWORD` or in the whole URL in `AUTOFIX_DATABASE_URL` (which takes
+    /// precedence), never in this file (default: the embedded SQLite `autofix.db` in
+    /// `data_dir`, for one replica).
+    pub database_url: Option<String>,
     /// Largest webhook body accepted, in bytes (default 1048576 = 1 MiB); larger bodies get 413.
     pub body_limit_bytes: usize,
     /// Pipeline runs at once (default 2).
@@ -48,6 +53,7 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
             data_dir: PathBuf::from("/var/lib/autofix"),
+            database_url: None,
             body_limit_bytes: 1024 * 1024,
             workers: 2,
             max_queued: 1000,
@@ -135,6 +141,12 @@ impl TlsConfig {
 impl ServerConfig {
     /// The first out-of-range value, as (field, reason).
     pub fn check(&self) -> Result<(), (&'static str, &'static str)> {
+        if self.database_url.as_deref().is_some_and(has_password) {
+            return Err((
+                "database_url",
+                "must not hold a password: set PGPASSWORD, or the whole URL in AUTOFIX_DATABASE_URL",
+            ));
+        }
         if self.workers == 0 {
             return Err(("workers", "must be at least 1"));
         }
@@ -157,6 +169,17 @@ impl ServerConfig {
     }
 }
 
+/// True when a URL carries a password (`scheme://user:password@host`).
+fn has_password(url: &str) -> bool {
+    let Some((_, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    authority
+        .rsplit_once('@')
+        .is_some_and(|(credentials, _)| credentials.contains(':'))
+}
+
 #[cfg(test)]
 mod tests {
     use crate::config::Config;
@@ -173,5 +196,18 @@ mod tests {
         let config = Config::parse(both, "x.toml").unwrap();
         assert!(config.server.tls.enabled());
         assert!(!Config::default().server.tls.enabled());
+    }
+
+    #[test]
+    fn a_database_password_is_refused_in_the_file() {
+        let with_password = "[server]\ndatabase_url = \"postgres://autofix:s3cret@db/autofix\"\n";
+        let err = Config::parse(with_password, "x.toml").unwrap_err();
+        assert!(err.to_string().contains("PGPASSWORD"), "{err}");
+        let without = "[server]\ndatabase_url = \"postgres://autofix@db:5432/autofix\"\n";
+        let config = Config::parse(without, "x.toml").unwrap();
+        assert_eq!(
+            config.server.database_url.as_deref(),
+            Some("postgres://autofix@db:5432/autofix")
+        );
     }
 }

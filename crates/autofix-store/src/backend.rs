@@ -1,0 +1,235 @@
+//! Opening the store on SQLite or PostgreSQL, and the few places where the two differ.
+//!
+//! Both run the same queries through sqlx's `Any` driver. What differs is set up here: SQLite
+//! gets its pragmas on every connection and a single writer connection; PostgreSQL gets one pool
+//! shared by readers and writers, and its own copy of the migrations (identity columns).
+
+use crate::StoreError;
+use serde::Serialize;
+use sqlx::AnyPool;
+use sqlx::any::AnyPoolOptions;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{Executor, SqlStr};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A schema migration: version, name and SQL.
+type Step = (i64, &'static str, &'static str);
+
+/// The SQLite schema, applied in order when the store opens.
+const SQLITE_MIGRATIONS: [Step; 3] = [
+    (
+        1,
+        "intake",
+        include_str!("../migrations/sqlite/0001_intake.sql"),
+    ),
+    (
+        2,
+        "outcomes",
+        include_str!("../migrations/sqlite/0002_outcomes.sql"),
+    ),
+    (
+        3,
+        "fix columns",
+        include_str!("../migrations/sqlite/0003_fix_columns.sql"),
+    ),
+];
+
+/// The same schema for PostgreSQL.
+const POSTGRES_MIGRATIONS: [Step; 3] = [
+    (
+        1,
+        "intake",
+        include_str!("../migrations/postgres/0001_intake.sql"),
+    ),
+    (
+        2,
+        "outcomes",
+        include_str!("../migrations/postgres/0002_outcomes.sql"),
+    ),
+    (
+        3,
+        "fix columns",
+        include_str!("../migrations/postgres/0003_fix_columns.sql"),
+    ),
+];
+
+/// Set on every SQLite connection: WAL so readers never block the writer, FULL so a commit
+/// survives power loss and not only a killed process, a wait for the write lock instead of an
+/// immediate failure, and enforced foreign keys.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL;
+     PRAGMA synchronous = FULL;
+     PRAGMA busy_timeout = 5000;
+     PRAGMA foreign_keys = ON;";
+
+/// SQLite read connections (listing, health); writes go through one connection.
+const SQLITE_READERS: u32 = 4;
+
+/// PostgreSQL connections per replica, shared by the webhook, the workers and the readers.
+const POSTGRES_CONNECTIONS: u32 = 16;
+
+/// How long a caller waits for a free connection before the request fails.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The database engine behind a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// An embedded SQLite file: one replica.
+    Sqlite,
+    /// A PostgreSQL server: any number of replicas.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a URL names, by its scheme.
+    pub fn of_url(url: &str) -> Option<Backend> {
+        let scheme = url.split_once(':')?.0;
+        match scheme {
+            "sqlite" => Some(Backend::Sqlite),
+            "postgres" | "postgresql" => Some(Backend::Postgres),
+            _ => None,
+        }
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Opens the writer and reader pools for `url` and migrates the schema.
+pub(crate) async fn open(url: &str) -> Result<(Backend, AnyPool, AnyPool), StoreError> {
+    sqlx::any::install_default_drivers();
+    let backend = Backend::of_url(url).ok_or_else(|| StoreError::Scheme {
+        url: redact_url(url),
+    })?;
+    let (writer, reader) = match backend {
+        Backend::Sqlite => open_sqlite(url).await?,
+        Backend::Postgres => {
+            let pool = AnyPoolOptions::new()
+                .max_connections(POSTGRES_CONNECTIONS)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect(url)
+                .await?;
+            (pool.clone(), pool)
+        }
+    };
+    let steps = match backend {
+        Backend::Sqlite => &SQLITE_MIGRATIONS,
+        Backend::Postgres => &POSTGRES_MIGRATIONS,
+    };
+    let migrations = steps
+        .iter()
+        .map(|(version, name, sql)| {
+            Migration::new(
+                *version,
+                (*name).into(),
+                MigrationType::Simple,
+                SqlStr::from_static(sql),
+                false,
+            )
+        })
+        .collect();
+    // On PostgreSQL the migrator holds an advisory lock: replicas starting together take turns.
+    Migrator::with_migrations(migrations)
+        .run(&writer)
+        .await
+        .map_err(StoreError::Migrate)?;
+    Ok((backend, writer, reader))
+}
+
+/// Creates the SQLite file's directory, then opens one writer and a few read-only readers.
+async fn open_sqlite(url: &str) -> Result<(AnyPool, AnyPool), StoreError> {
+    let options = SqliteConnectOptions::from_str(url).map_err(|source| StoreError::Url {
+        url: redact_url(url),
+        source,
+    })?;
+    if let Some(dir) = options.get_filename().parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
+    let writer = AnyPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .after_connect(|conn, _| {
+            Box::pin(async move { conn.execute(SQLITE_PRAGMAS).await.map(drop) })
+        })
+        .connect(url)
+        .await?;
+    let reader = AnyPoolOptions::new()
+        .max_connections(SQLITE_READERS)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute(SQLITE_PRAGMAS).await?;
+                conn.execute("PRAGMA query_only = ON").await.map(drop)
+            })
+        })
+        .connect(url)
+        .await?;
+    Ok((writer, reader))
+}
+
+/// The URL with its password, if any, replaced by `***`, for error messages and logs.
+pub(crate) fn redact_url(url: &str) -> String {
+    let (Some(start), Some(at)) = (url.find("://"), url.rfind('@')) else {
+        return url.to_string();
+    };
+    match url
+        .get(start + 3..at)
+        .and_then(|creds| creds.split_once(':'))
+    {
+        Some((user, _)) => format!("{}{user}:***{}", &url[..start + 3], &url[at..]),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backends_are_told_by_scheme() {
+        assert_eq!(
+            Backend::of_url("sqlite:///data/autofix.db?mode=rwc"),
+            Some(Backend::Sqlite)
+        );
+        assert_eq!(
+            Backend::of_url("postgres://autofix@db/autofix"),
+            Some(Backend::Postgres)
+        );
+        assert_eq!(
+            Backend::of_url("postgresql://db/autofix"),
+            Some(Backend::Postgres)
+        );
+        assert_eq!(Backend::of_url("mysql://db/autofix"), None);
+        assert_eq!(Backend::of_url("autofix.db"), None);
+    }
+
+    #[test]
+    fn passwords_never_reach_error_messages() {
+        assert_eq!(
+            redact_url("postgres://autofix:s3cret@db:5432/autofix"),
+            "postgres://autofix:***@db:5432/autofix"
+        );
+        assert_eq!(
+            redact_url("postgres://autofix@db/autofix"),
+            "postgres://autofix@db/autofix"
+        );
+    }
+}
