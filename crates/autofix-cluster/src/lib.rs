@@ -6,12 +6,15 @@
 //! through kube-rs, with get, list and log requests only. Both load objects into an
 //! [`ObjectStore`] and let [`assemble`] walk the owner chain, pick the related objects and redact
 //! them, so the two sources cannot drift apart. [`write_snapshot`] turns a live cluster into a
-//! snapshot folder.
+//! snapshot folder. Apart from all this, [`DryRunner`] (opt-in, its own credential) asks the API
+//! server to judge a corrected object with a server-side apply dry run.
 //!
 //! Layout: `store.rs` (objects by kind, owner chain, evidence assembly), `snapshot.rs` (the folder
 //! reader), `live.rs` (the live source and its options), `reader.rs` (the bounded API reads),
-//! `writer.rs` (the snapshot writer), `redaction.rs` (secrets out, once, here).
+//! `writer.rs` (the snapshot writer), `redaction.rs` (secrets out, once, here), `dry_run.rs`
+//! (the dry-run client and its config) and `dry_run/verdict.rs` (what the cluster answered).
 
+mod dry_run;
 mod live;
 mod reader;
 mod redaction;
@@ -19,6 +22,7 @@ mod snapshot;
 mod store;
 mod writer;
 
+pub use dry_run::{DryRunConfig, DryRunVerdict, DryRunner, FIELD_MANAGER};
 pub use live::{LiveOptions, LiveSource, install_crypto_provider};
 pub use reader::MAX_LIST_ITEMS;
 pub use snapshot::{LOG_TAIL_LINES, SnapshotSource};
@@ -27,6 +31,7 @@ pub use writer::{SNAPSHOT_ALERT, SnapshotSummary, write_snapshot};
 
 use autofix_core::{Evidence, Incident};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Why evidence could not be gathered.
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +112,21 @@ pub enum ClusterError {
         /// The encoder's complaint.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// An object cannot be dry-run: a field is missing or its kind is not one kube-autofix
+    /// dry-runs.
+    #[error("cannot dry-run this object: {reason}")]
+    UnsupportedObject {
+        /// What is missing or unsupported.
+        reason: String,
+    },
+    /// A request to the Kubernetes API took longer than allowed.
+    #[error("cannot {what}: no answer within {after:?}")]
+    Timeout {
+        /// What was being asked, e.g. `dry-run Deployment shop/cart`.
+        what: String,
+        /// The time allowed.
+        after: Duration,
     },
     /// No alert names a pod or workload.
     #[error(

@@ -1,7 +1,8 @@
 //! The live source and the snapshot writer against a fake Kubernetes API over real HTTP.
 
 use autofix_cluster::{
-    ClusterError, EvidenceSource, LiveOptions, LiveSource, SnapshotSource, write_snapshot,
+    ClusterError, DryRunConfig, DryRunner, EvidenceSource, LiveOptions, LiveSource, SnapshotSource,
+    write_snapshot,
 };
 use autofix_core::Incident;
 use autofix_core::alert::{Alert, AlertStatus};
@@ -205,6 +206,47 @@ async fn only_get_requests_reach_the_api() {
     let requests = fake.requests();
     assert!(requests.len() > 10, "{requests:?}");
     assert!(requests.iter().all(|r| r.method == "GET"), "{requests:?}");
+}
+
+#[tokio::test]
+async fn the_collector_never_patches_and_the_dry_run_uses_its_own_token() {
+    let (_dir, fake) = serve_scenario().await;
+    let evidence = LiveSource::new(fake.client())
+        .collect(&incident(POD))
+        .await
+        .unwrap();
+    let collected = fake.requests().len();
+    let token = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(token.path(), "dry-run-token").unwrap();
+    let config = DryRunConfig {
+        enabled: true,
+        token_file: Some(token.path().to_path_buf()),
+        ..DryRunConfig::default()
+    };
+    let kube_config = kube::Config::new(fake.url().parse().unwrap());
+    let mut corrected = evidence.workload_object.clone();
+    corrected["spec"]["replicas"] = json!(2);
+    DryRunner::from_kube_config(kube_config, &config)
+        .unwrap()
+        .check(&corrected)
+        .await
+        .unwrap();
+
+    let requests = fake.requests();
+    let (collection, dry_run) = requests.split_at(collected);
+    assert!(collection.len() > 5, "{collection:?}");
+    assert!(
+        collection
+            .iter()
+            .all(|r| r.method == "GET" && r.authorization.is_none()),
+        "{collection:?}"
+    );
+    assert_eq!(dry_run.len(), 1, "{dry_run:?}");
+    assert_eq!(dry_run[0].method, "PATCH");
+    assert_eq!(
+        dry_run[0].authorization.as_deref(),
+        Some("Bearer dry-run-token")
+    );
 }
 
 #[tokio::test]

@@ -1,10 +1,13 @@
 //! The fake Kubernetes API server: a handle owning the serving task.
 
 mod api;
+mod dry_run;
 mod selector;
 mod world;
 
 use crate::TestkitError;
+use axum::http::StatusCode;
+use dry_run::{DryRunScript, Scripted};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::task::JoinHandle;
@@ -19,6 +22,12 @@ pub struct RecordedRequest {
     pub path: String,
     /// Raw query string, if any (still percent-encoded).
     pub query: Option<String>,
+    /// `Content-Type` header, if any (`application/apply-patch+yaml` for server-side apply).
+    pub content_type: Option<String>,
+    /// `Authorization` header, if any: tests check which credential a client used.
+    pub authorization: Option<String>,
+    /// The request body (empty for reads).
+    pub body: Vec<u8>,
 }
 
 /// Every request received so far, in order.
@@ -29,22 +38,55 @@ type RequestLog = Arc<Mutex<Vec<RecordedRequest>>>;
 pub struct FakeKube {
     url: String,
     requests: RequestLog,
+    dry_runs: DryRunScript,
     server: JoinHandle<()>,
 }
 
 impl FakeKube {
     /// Loads `<scenario_dir>/cluster/**/*.yaml` and serves it (and `logs/`) on a free port.
+    /// Server-side apply dry runs (`PATCH ...?dryRun=All`, field manager `kube-autofix`) are
+    /// accepted and echoed back unless scripted otherwise; every other write is refused.
     pub async fn start(scenario_dir: &Path) -> Result<FakeKube, TestkitError> {
         let world = World::load(scenario_dir)?;
         let requests = RequestLog::default();
-        let app = api::app(Arc::new(world), requests.clone());
+        let dry_runs = DryRunScript::default();
+        let app = api::app(Arc::new(world), dry_runs.clone(), requests.clone());
         let (listener, url) = crate::bind_loopback().await?;
         let server = crate::spawn_server(listener, app);
         Ok(FakeKube {
             url,
             requests,
+            dry_runs,
             server,
         })
+    }
+
+    /// Answers dry runs of the `kind` object `name` with a `Status` failure of `code` (reason
+    /// from the code: 400 `BadRequest`, 403 `Forbidden`, 409 `Conflict`, 422 `Invalid`, 5xx
+    /// `InternalError`...) and `message`, as admission or a broken apiserver would.
+    ///
+    /// # Panics
+    /// If `code` is not an HTTP status code (100 to 999).
+    pub fn deny_dry_run(&self, kind: &str, name: &str, code: u16, message: &str) {
+        let code = StatusCode::from_u16(code).expect("an HTTP status code");
+        self.script_dry_run(kind, name, |s| {
+            s.failure = Some((code, message.to_string()))
+        });
+    }
+
+    /// Adds a `Warning` header (`299 - "<warning>"`) to dry-run answers for the `kind` object
+    /// `name`, as admission policies in warn or audit mode do.
+    pub fn warn_on_dry_run(&self, kind: &str, name: &str, warning: &str) {
+        self.script_dry_run(kind, name, |s| s.warnings.push(warning.to_string()));
+    }
+
+    fn script_dry_run(&self, kind: &str, name: &str, change: impl FnOnce(&mut Scripted)) {
+        let mut script = self.dry_runs.lock().unwrap_or_else(PoisonError::into_inner);
+        change(
+            script
+                .entry((kind.to_string(), name.to_string()))
+                .or_default(),
+        );
     }
 
     /// Base URL, e.g. `http://127.0.0.1:41234`.

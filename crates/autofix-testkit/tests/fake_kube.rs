@@ -2,8 +2,10 @@
 //! records (and refuses) writes.
 
 use autofix_testkit::FakeKube;
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Pod};
-use kube::api::{Api, ListParams, LogParams, PostParams};
+use kube::api::{Api, ListParams, LogParams, Patch, PatchParams, PostParams};
+use serde_json::json;
 use std::path::{Path, PathBuf};
 
 /// Namespace of the served scenario.
@@ -34,6 +36,113 @@ async fn writes_are_recorded_and_refused() {
     assert_eq!(
         requests[0].path,
         "/api/v1/namespaces/marketplace/configmaps"
+    );
+}
+
+fn deployment(name: &str) -> serde_json::Value {
+    json!({"apiVersion": "apps/v1", "kind": "Deployment",
+           "metadata": {"name": name, "namespace": NS},
+           "spec": {"selector": {"matchLabels": {"app": name}},
+                    "template": {"metadata": {"labels": {"app": name}},
+                                 "spec": {"containers": [{"name": "app", "image": "x"}]}}}})
+}
+
+#[tokio::test]
+async fn a_patch_without_dry_run_is_recorded_and_refused() {
+    let fake = FakeKube::start(&oom_cart()).await.unwrap();
+    let api: Api<Deployment> = Api::namespaced(fake.client(), NS);
+    let apply = PatchParams::apply("kube-autofix").force();
+    let err = api
+        .patch("cart", &apply, &Patch::Apply(deployment("cart")))
+        .await
+        .unwrap_err();
+    assert_eq!(status_code(err), (405, "MethodNotAllowed".into()));
+    let merge = Patch::Merge(json!({"spec": {"replicas": 3}}));
+    let err = api
+        .patch("cart", &PatchParams::default(), &merge)
+        .await
+        .unwrap_err();
+    assert_eq!(status_code(err).0, 405);
+    let methods: Vec<String> = fake.requests().into_iter().map(|r| r.method).collect();
+    assert_eq!(methods, ["PATCH", "PATCH"]);
+}
+
+#[tokio::test]
+async fn an_apply_dry_run_is_echoed_with_server_metadata() {
+    let fake = FakeKube::start(&oom_cart()).await.unwrap();
+    let api: Api<Deployment> = Api::namespaced(fake.client(), NS);
+    let params = PatchParams::apply("kube-autofix").dry_run().force();
+    let answer = api
+        .patch("cart", &params, &Patch::Apply(deployment("cart")))
+        .await
+        .unwrap();
+    assert_eq!(answer.metadata.resource_version.as_deref(), Some("2"));
+    let managers: Vec<_> = answer
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| (m.manager, m.operation))
+        .collect();
+    assert_eq!(
+        managers,
+        [(Some("kube-autofix".into()), Some("Apply".into()))]
+    );
+    let request = &fake.requests()[0];
+    assert_eq!(
+        request.content_type.as_deref(),
+        Some("application/apply-patch+yaml")
+    );
+    let sent: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+    assert_eq!(sent, deployment("cart"));
+
+    let other_manager = PatchParams::apply("kubectl").dry_run();
+    let err = api
+        .patch("cart", &other_manager, &Patch::Apply(deployment("cart")))
+        .await
+        .unwrap_err();
+    assert_eq!(status_code(err).0, 422);
+    let err = api
+        .patch("cart", &params, &Patch::Apply(deployment("other")))
+        .await
+        .unwrap_err();
+    assert_eq!(status_code(err), (400, "BadRequest".into()));
+}
+
+#[tokio::test]
+async fn scripted_dry_run_answers_are_statuses_and_warnings() {
+    let fake = FakeKube::start(&oom_cart()).await.unwrap();
+    fake.deny_dry_run("Deployment", "cart", 403, "exceeded quota: compute");
+    fake.deny_dry_run("Deployment", "broken", 500, "etcdserver: request timed out");
+    let api: Api<Deployment> = Api::namespaced(fake.client(), NS);
+    let params = PatchParams::apply("kube-autofix").dry_run().force();
+    let denied = |name: &'static str| {
+        let api = api.clone();
+        let params = params.clone();
+        async move {
+            match api
+                .patch(name, &params, &Patch::Apply(deployment(name)))
+                .await
+            {
+                Err(kube::Error::Api(status)) => *status,
+                other => panic!("not a Status: {other:?}"),
+            }
+        }
+    };
+    let quota = denied("cart").await;
+    assert_eq!(
+        (quota.code, quota.reason.as_str(), quota.message.as_str()),
+        (403, "Forbidden", "exceeded quota: compute")
+    );
+    let broken = denied("broken").await;
+    assert_eq!(
+        (broken.code, broken.reason.as_str()),
+        (500, "InternalError")
+    );
+    assert!(
+        api.patch("fine", &params, &Patch::Apply(deployment("fine")))
+            .await
+            .is_ok()
     );
 }
 

@@ -1,11 +1,13 @@
 //! The routes: Kubernetes REST paths over the world, with the apiserver's `Status` errors.
 
+use super::dry_run::{self, DryRunScript};
 use super::selector::{FieldSelector, LabelSelector};
 use super::world::{Resource, World, find_resource, str_at};
 use super::{RecordedRequest, RequestLog};
 use axum::Router;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -14,53 +16,109 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, PoisonError};
 
 /// Query parameters of a request.
-type Params = BTreeMap<String, String>;
+pub(super) type Params = BTreeMap<String, String>;
+
+/// Largest request body the fake accepts (and records), in bytes: 4 MiB, above the apiserver's
+/// 3 MiB object limit.
+const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// What the routes serve: the frozen world and the scripted dry-run answers.
+#[derive(Debug, Clone)]
+struct Served {
+    world: Arc<World>,
+    dry_runs: DryRunScript,
+}
 
 /// The fake apiserver's router; every request is recorded before it is answered.
-pub fn app(world: Arc<World>, requests: RequestLog) -> Router {
+pub fn app(world: Arc<World>, dry_runs: DryRunScript, requests: RequestLog) -> Router {
     Router::new()
         .route("/api/{version}/{*rest}", any(core_group))
         .route("/apis/{group}/{version}/{*rest}", any(named_group))
         .fallback(|| async { path_not_found() })
-        .with_state(world)
+        .with_state(Served { world, dry_runs })
         .layer(middleware::from_fn_with_state(requests, record))
 }
 
 async fn record(State(requests): State<RequestLog>, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+        return status(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestEntityTooLarge",
+            "request body unreadable or too large".to_string(),
+        );
+    };
+    let header_text = |name| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
     let entry = RecordedRequest {
-        method: request.method().to_string(),
-        path: request.uri().path().to_string(),
-        query: request.uri().query().map(str::to_string),
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().map(str::to_string),
+        content_type: header_text(header::CONTENT_TYPE),
+        authorization: header_text(header::AUTHORIZATION),
+        body: body.to_vec(),
     };
     requests
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .push(entry);
-    next.run(request).await
+    next.run(Request::from_parts(parts, Body::from(body))).await
 }
 
 async fn core_group(
-    State(world): State<Arc<World>>,
+    State(served): State<Served>,
     method: Method,
     Path((version, rest)): Path<(String, String)>,
     Query(params): Query<Params>,
+    headers: HeaderMap,
+    body: Bytes,
 ) -> Response {
-    serve(&world, &method, &version, &rest, &params)
+    route(&served, &method, &version, &rest, &params, &headers, &body)
 }
 
 async fn named_group(
-    State(world): State<Arc<World>>,
+    State(served): State<Served>,
     method: Method,
     Path((group, version, rest)): Path<(String, String, String)>,
     Query(params): Query<Params>,
+    headers: HeaderMap,
+    body: Bytes,
 ) -> Response {
-    serve(
-        &world,
+    let api_version = format!("{group}/{version}");
+    route(
+        &served,
         &method,
-        &format!("{group}/{version}"),
+        &api_version,
         &rest,
         &params,
+        &headers,
+        &body,
     )
+}
+
+/// PATCH goes to the dry-run answers; everything else to the read-only world.
+fn route(
+    served: &Served,
+    method: &Method,
+    api_version: &str,
+    rest: &str,
+    params: &Params,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    if method == Method::PATCH {
+        let script = served
+            .dry_runs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        return dry_run::patch(&script, api_version, rest, params, headers, body);
+    }
+    serve(&served.world, method, api_version, rest, params)
 }
 
 fn serve(
@@ -91,7 +149,11 @@ fn serve(
 }
 
 /// The resource a path names, if the fake knows it in that scope.
-fn resource_in_scope(api_version: &str, plural: &str, namespaced: bool) -> Option<Resource> {
+pub(super) fn resource_in_scope(
+    api_version: &str,
+    plural: &str,
+    namespaced: bool,
+) -> Option<Resource> {
     find_resource(api_version, plural).filter(|r| r.namespaced || !namespaced)
 }
 
@@ -246,11 +308,11 @@ fn tail_lines(body: &[u8], n: usize) -> &[u8] {
 }
 
 /// A `Status` failure body, as the apiserver sends with every error.
-fn status(code: StatusCode, reason: &str, message: String) -> Response {
+pub(super) fn status(code: StatusCode, reason: &str, message: String) -> Response {
     (code, axum::Json(status_body(code, reason, message))).into_response()
 }
 
-fn status_body(code: StatusCode, reason: &str, message: String) -> Value {
+pub(super) fn status_body(code: StatusCode, reason: &str, message: String) -> Value {
     json!({
         "kind": "Status",
         "apiVersion": "v1",
@@ -269,7 +331,7 @@ fn object_not_found(plural: &str, name: &str) -> Response {
     (code, axum::Json(body)).into_response()
 }
 
-fn path_not_found() -> Response {
+pub(super) fn path_not_found() -> Response {
     status(
         StatusCode::NOT_FOUND,
         "NotFound",
