@@ -38,7 +38,7 @@ const KINDS: [(&str, &str, &str); 8] = [
 const DENIAL_CODES: [u16; 4] = [400, 403, 409, 422];
 
 /// The `[dry_run]` configuration. Every field has a default (`DryRunConfig::default()`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DryRunConfig {
     /// Dry-run each corrected object against the cluster before the PR is opened; default

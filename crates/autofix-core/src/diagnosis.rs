@@ -51,6 +51,21 @@ pub struct Diagnosis {
     /// for the rules, which answer in one go.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attempts: Vec<Attempt>,
+    /// Other defensible fixes for the same diagnosis (e.g. reverting the last rollout), which
+    /// the pipeline weighs against `remediation` before it proposes one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alternatives: Vec<Alternative>,
+}
+
+/// A fix other than the diagnoser's first choice, with where it came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alternative {
+    /// The strategy that produced it, e.g. `revert-to-last-good`.
+    pub source: String,
+    /// The fix.
+    pub remediation: Remediation,
+    /// How well the evidence supports it, in [0, 1].
+    pub confidence: f64,
 }
 
 /// One try of a diagnoser: an LLM iteration, a fallback model or a narrower scope. Each becomes

@@ -23,7 +23,7 @@ pub mod workload;
 pub mod yaml;
 
 pub use category::{Action, Category};
-pub use diagnosis::{Attempt, Diagnosis, Finding};
+pub use diagnosis::{Alternative, Attempt, Diagnosis, Finding};
 pub use evidence::Evidence;
 pub use hint::{WorkloadHint, workload_hint};
 pub use incident::{Incident, IncidentKey, short_digest};

@@ -15,7 +15,7 @@ mod fixes;
 
 use analyzers::{ANALYZERS, Fix};
 use autofix_core::quantity::Quantity;
-use autofix_core::{Action, Diagnosis, Evidence, Remediation};
+use autofix_core::{Action, Alternative, Diagnosis, Evidence, Remediation};
 
 /// Why a diagnoser could not answer. Empty: the rules always answer (at worst `unknown`), and the
 /// LLM chain ends in an escalation rather than an error when the provider fails.
@@ -90,6 +90,7 @@ impl RuleDiagnoser {
             escalation_reason,
             diagnoser: format!("rules/{name}"),
             attempts: Vec::new(),
+            alternatives: Vec::new(),
         };
         let firing = evidence
             .alerts
@@ -100,9 +101,33 @@ impl RuleDiagnoser {
             diagnosis.remediation = None;
             diagnosis.escalation_reason = None;
             diagnosis.summary = format!("Resolved: {}", diagnosis.summary);
+        } else if let Some(revert) = revert_alternative(&facts, &diagnosis) {
+            diagnosis.alternatives.push(revert);
         }
         diagnosis
     }
+}
+
+/// The container fields a revert to the last good rollout restores.
+const REVERT_FIELDS: [&str; 5] = ["image", "command", "args", "env", "resources"];
+
+/// How well a blanket revert is supported: the rollout is a suspect, not a proven cause.
+const REVERT_CONFIDENCE: f64 = 0.5;
+
+/// Reverting the failing container to the last revision that ran healthy, as a candidate next
+/// to a targeted fix: when there is such a revision and it differs, and the fix is not already
+/// a revert.
+fn revert_alternative(facts: &facts::Facts, diagnosis: &Diagnosis) -> Option<Alternative> {
+    let fix = diagnosis.remediation.as_ref()?;
+    if fix.strategy.starts_with("revert") {
+        return None;
+    }
+    let (strategy, changes) = fixes::revert(facts, &REVERT_FIELDS, &mut Vec::new()).ok()?;
+    Some(Alternative {
+        source: "revert-to-last-good".into(),
+        remediation: Remediation { strategy, changes },
+        confidence: REVERT_CONFIDENCE,
+    })
 }
 
 #[async_trait::async_trait]

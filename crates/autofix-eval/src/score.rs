@@ -136,6 +136,7 @@ pub async fn score(
         source: Arc::new(source),
         diagnoser,
         target: Target::local(work.clone(), Arc::new(LocalForge::for_git_dir(&git_dir))),
+        dry_run: None,
         config: config.clone(),
     };
     let mut score = ScenarioScore {

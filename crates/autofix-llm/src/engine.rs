@@ -17,7 +17,7 @@ use async_openai::types::chat::{
     ChatCompletionRequestUserMessageContent, CreateChatCompletionRequest, ResponseFormat,
     ResponseFormatJsonSchema,
 };
-use autofix_core::{Action, Attempt, Diagnosis, Evidence, Finding, Remediation};
+use autofix_core::{Action, Alternative, Attempt, Diagnosis, Evidence, Finding, Remediation};
 use secrecy::{ExposeSecret, SecretString};
 use std::fmt::Write;
 use std::time::{Duration, Instant};
@@ -353,6 +353,17 @@ fn accepted(
         }),
         diagnoser: format!("llm/{model}"),
         attempts,
+        // The rules' own fix, if they had one, competes with the model's patch.
+        alternatives: rules
+            .remediation
+            .iter()
+            .map(|r| Alternative {
+                source: "rule".into(),
+                remediation: r.clone(),
+                confidence: rules.confidence,
+            })
+            .chain(rules.alternatives.iter().cloned())
+            .collect(),
     }
 }
 

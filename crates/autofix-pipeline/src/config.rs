@@ -36,6 +36,9 @@ pub struct Config {
     pub tracking: TrackingConfig,
     /// The LLM diagnoser: mode, provider, budget (see `docs/llm.md`).
     pub llm: autofix_llm::LlmConfig,
+    /// The opt-in server-side dry run of each fix against the cluster's admission (see
+    /// `docs/security.md`).
+    pub dry_run: autofix_cluster::DryRunConfig,
 }
 
 /// Settings of the rule analyzers' fixes.

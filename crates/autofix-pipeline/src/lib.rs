@@ -10,6 +10,7 @@
 //! repositories an incident's fix goes to), `text.rs` (PR, escalation and commit wording),
 //! `report.rs` (the run's result, as printed with `--json`).
 
+mod choice;
 pub mod config;
 pub mod report;
 mod target;
@@ -19,14 +20,14 @@ pub use config::Config;
 pub use report::RunReport;
 pub use target::{GitAuth, Route, Target};
 
-use autofix_cluster::{ClusterError, EvidenceSource};
+use autofix_cluster::{ClusterError, DryRunVerdict, DryRunner, EvidenceSource};
 use autofix_core::{Action, Diagnosis, Evidence, Incident, IncidentKey, Verdict};
 use autofix_diagnose::{DiagnoseError, Diagnoser};
 use autofix_forge::{Escalation, ForgeError, PullRequest};
 use autofix_gitops::{FixCommit, GitopsError, PushOutcome};
 use autofix_policy::{EditedFile, RiskInput, ValidationInput};
 use autofix_remedy::{FileEdit, GitopsRepo, Located, RemedyError, Scope};
-use report::{ChangedFile, PublishedText};
+use report::{ChangedFile, DryRunOutcome, PublishedText};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use target::Workspace;
@@ -118,6 +119,9 @@ pub struct Pipeline {
     pub diagnoser: Arc<dyn Diagnoser>,
     /// The GitOps repositories fixes go to, and where pull requests and escalations go.
     pub target: Target,
+    /// The cluster's admission, asked about each fix in a server-side dry run before it is
+    /// published (`[dry_run]`, off by default: `None`).
+    pub dry_run: Option<DryRunner>,
     /// Settings.
     pub config: Config,
 }
@@ -161,29 +165,55 @@ impl Pipeline {
                 diagnosis.action == Action::Pr,
             )
             .await?;
-        let plan = match diagnosis.action {
-            Action::Pr => match self.remedy(&workspace, &evidence, &diagnosis)? {
-                Ok(plan) => Some(plan),
-                Err(reason) => {
-                    diagnosis = diagnosis.escalate(reason);
-                    None
-                }
+        // Every candidate fix is placed in the repository and judged; one is chosen.
+        let chosen = match diagnosis.action {
+            Action::Pr => self.choose_fix(&workspace, &evidence, &mut diagnosis)?,
+            _ => choice::Chosen {
+                plan: None,
+                verdict: None,
+                candidates: None,
             },
-            _ => None,
         };
+        let (plan, verdict) = (chosen.plan, chosen.verdict);
         clock.lap("remedy");
 
-        let verdict = plan
-            .as_ref()
-            .map(|plan| self.judge(&evidence, &diagnosis, plan));
         if let Some(reason) = verdict.as_ref().and_then(|v| self.refusal(v)) {
             diagnosis = diagnosis.escalate(reason);
         }
         clock.lap("validate");
 
+        let dry_run = match (&self.dry_run, &plan) {
+            (Some(runner), Some(plan)) if diagnosis.action == Action::Pr => {
+                let outcome = self.admission(runner, &diagnosis, plan).await;
+                if let DryRunOutcome::Judged(DryRunVerdict::Denied {
+                    code,
+                    reason,
+                    message,
+                }) = &outcome
+                {
+                    diagnosis = diagnosis.escalate(format!(
+                        "The cluster's admission denied the corrected object in a server-side dry run ({code} {reason}): {message}"
+                    ));
+                }
+                clock.lap("dry_run");
+                Some(outcome)
+            }
+            _ => None,
+        };
+
         let mut report = self
             .publish(
-                &workspace, &key, &evidence, diagnosis, plan, verdict, run_link,
+                &workspace,
+                &key,
+                &evidence,
+                diagnosis,
+                plan,
+                verdict,
+                Weighing {
+                    candidates: chosen.candidates,
+                    dry_run,
+                },
+                run_link,
             )
             .await?;
         clock.lap("publish");
@@ -213,6 +243,45 @@ impl Pipeline {
                 verdict.risk.score
             )
         })
+    }
+
+    /// Asks the API server whether it would admit the corrected workload (the rendered object
+    /// after the edit), with a server-side apply dry run. Never fails the run: a dry run that
+    /// cannot be made is reported as unavailable.
+    async fn admission(
+        &self,
+        runner: &DryRunner,
+        diagnosis: &Diagnosis,
+        plan: &Plan,
+    ) -> DryRunOutcome {
+        let mut object = plan.rendered_after.clone();
+        if let Some(metadata) = object.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+            // GitOps files often leave the namespace to kustomize or Argo CD.
+            metadata
+                .entry("namespace")
+                .or_insert_with(|| diagnosis.workload.namespace.clone().into());
+            // Server-populated fields have no place in an apply.
+            for field in [
+                "resourceVersion",
+                "uid",
+                "managedFields",
+                "creationTimestamp",
+            ] {
+                metadata.remove(field);
+            }
+        }
+        if let Some(map) = object.as_object_mut() {
+            map.remove("status");
+        }
+        match runner.check(&object).await {
+            Ok(verdict) => DryRunOutcome::Judged(verdict),
+            Err(e) => {
+                tracing::warn!(error = %e, "server-side dry run unavailable");
+                DryRunOutcome::Unavailable {
+                    error: e.to_string(),
+                }
+            }
+        }
     }
 
     /// Applies the namespace and kind allow-lists: outside them, diagnose but never change.
@@ -348,6 +417,7 @@ impl Pipeline {
         diagnosis: Diagnosis,
         plan: Option<Plan>,
         verdict: Option<Verdict>,
+        weighing: Weighing,
         run_link: Option<&str>,
     ) -> Result<RunReport, PipelineError> {
         let files: Vec<ChangedFile> = plan
@@ -360,6 +430,8 @@ impl Pipeline {
             })
             .collect();
         let mut report = RunReport::new(key, &diagnosis, verdict.as_ref());
+        report.candidates = weighing.candidates;
+        report.dry_run = weighing.dry_run;
         match (diagnosis.action, plan, verdict) {
             (Action::Pr, Some(plan), Some(verdict)) => {
                 let proposal = Proposal {
@@ -506,6 +578,8 @@ impl Pipeline {
             files: &report.files_changed,
             risk: &p.verdict.risk,
             validation: &p.verdict.validation,
+            dry_run: report.dry_run.as_ref(),
+            candidates: report.candidates.as_ref(),
             fix_id: &fix_id,
         });
         let body = text::with_run_link(body, p.run_link);
@@ -573,6 +647,13 @@ impl Pipeline {
 }
 
 /// Everything [`Pipeline::propose`] needs about one fix.
+/// What was weighed besides the fix's own verdict: the other candidates and the cluster's
+/// dry run.
+struct Weighing {
+    candidates: Option<report::CandidatesReport>,
+    dry_run: Option<DryRunOutcome>,
+}
+
 struct Proposal<'a> {
     workspace: &'a Workspace,
     key: &'a IncidentKey,

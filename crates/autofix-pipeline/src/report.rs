@@ -1,5 +1,6 @@
 //! The result of one run, as printed with `--json` (documented in `docs/cli.md`).
 
+use autofix_cluster::DryRunVerdict;
 use autofix_core::{
     Action, Attempt, Category, Diagnosis, Finding, IncidentKey, RiskScore, Validation, Verdict,
     WorkloadRef,
@@ -49,6 +50,72 @@ pub struct PublishedText {
     pub created: bool,
 }
 
+/// What the cluster's admission said about the fix in a server-side dry run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DryRunOutcome {
+    /// The API server judged the corrected object.
+    Judged(DryRunVerdict),
+    /// The dry run could not be made (unreachable, timeout, no permission): no verdict.
+    Unavailable {
+        /// Why.
+        error: String,
+    },
+}
+
+impl DryRunOutcome {
+    /// `accepted`, `denied` or `unavailable` (the MLflow tag).
+    pub fn result(&self) -> &'static str {
+        match self {
+            DryRunOutcome::Judged(DryRunVerdict::Accepted { .. }) => "accepted",
+            DryRunOutcome::Judged(DryRunVerdict::Denied { .. }) => "denied",
+            DryRunOutcome::Unavailable { .. } => "unavailable",
+        }
+    }
+
+    /// The PR body section.
+    pub fn to_markdown(&self) -> String {
+        match self {
+            DryRunOutcome::Judged(verdict) => verdict.to_markdown(),
+            DryRunOutcome::Unavailable { error } => format!(
+                "### Server-side dry-run\n\nUnavailable, so the cluster's admission did not judge this change before review: {error}\n"
+            ),
+        }
+    }
+}
+
+/// The candidate fixes weighed for this run and the one chosen (docs/risk-model.md).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CandidatesReport {
+    /// The chosen candidate's id; `None` when none passed the safety gate.
+    pub chosen: Option<String>,
+    /// Its position in `considered`.
+    #[serde(skip)]
+    pub chosen_index: Option<usize>,
+    /// Every candidate, in the order they were proposed.
+    pub considered: Vec<ConsideredCandidate>,
+    /// The Markdown table of the pull request.
+    #[serde(skip)]
+    pub table: String,
+}
+
+/// One candidate fix and what became of it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConsideredCandidate {
+    /// The strategy, numbered when it offered several fixes (`rule`, `revert-to-last-good`).
+    pub id: String,
+    /// Where it came from: `rule`, `revert-to-last-good`, `llm`, `llm-narrowed`.
+    pub strategy: String,
+    /// What it does.
+    pub summary: String,
+    /// Whether it passed the safety gate (validation, block threshold).
+    pub passed: bool,
+    /// Its risk score (1 when it could not be judged).
+    pub risk: f64,
+    /// Why it was or was not chosen.
+    pub verdict: String,
+}
+
 /// Everything one pipeline run decided and did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunReport {
@@ -80,6 +147,12 @@ pub struct RunReport {
     pub risk: Option<RiskScore>,
     /// Validation of the fix (passed with no violations when there is no fix).
     pub validation: Validation,
+    /// The candidate fixes weighed, when there was more than one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub candidates: Option<CandidatesReport>,
+    /// The cluster's own admission on the fix (`[dry_run]`), when asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<DryRunOutcome>,
     /// Why humans must act, for escalations.
     pub escalation_reason: Option<String>,
     /// Fix branch.
@@ -136,6 +209,8 @@ impl RunReport {
             validation: verdict
                 .map(|v| v.validation.clone())
                 .unwrap_or_else(|| Validation::from_violations(Vec::new())),
+            candidates: None,
+            dry_run: None,
             escalation_reason: diagnosis.escalation_reason.clone(),
             branch: None,
             remote: None,

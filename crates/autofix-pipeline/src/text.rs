@@ -1,6 +1,6 @@
 //! The words reviewers read: pull-request and escalation titles and bodies, commit messages.
 
-use crate::report::{ChangedFile, ReportedChange};
+use crate::report::{CandidatesReport, ChangedFile, DryRunOutcome, ReportedChange};
 use autofix_core::{Diagnosis, Evidence, IncidentKey, RiskScore, Validation, Verdict};
 use std::fmt::Write;
 
@@ -158,6 +158,10 @@ pub struct PrText<'a> {
     pub risk: &'a RiskScore,
     /// The validation results.
     pub validation: &'a Validation,
+    /// The cluster's admission in a server-side dry run, when asked.
+    pub dry_run: Option<&'a DryRunOutcome>,
+    /// The candidate fixes weighed, when there were several.
+    pub candidates: Option<&'a CandidatesReport>,
     /// The fix's id (see [`fix_marker`]).
     pub fix_id: &'a str,
 }
@@ -191,6 +195,16 @@ pub fn pr_body(t: &PrText<'_>) -> String {
     }
     risk_section(&mut out, t.risk);
     validation_section(&mut out, t.validation);
+    if let Some(candidates) = t.candidates {
+        let _ = writeln!(
+            out,
+            "### Candidates considered\n\nThe chosen fix passed the safety gate with the lowest risk, then the smallest blast radius, change and cost among the fixes not dominated by another.\n\n{}\n",
+            candidates.table
+        );
+    }
+    if let Some(dry_run) = t.dry_run {
+        let _ = writeln!(out, "{}", dry_run.to_markdown());
+    }
     let _ = writeln!(
         out,
         "## Rolling back\n\nRevert the merge commit (`git revert -m 1 <merge-commit>` on the base branch, or GitHub's **Revert** button) and merge the revert: Argo CD / Flux applies the previous values. Nothing outside the files above was changed.\n"

@@ -172,6 +172,7 @@ fn pipeline(config: Config, route: Route) -> Pipeline {
         source: Arc::new(SnapshotSource::open(&scenario()).unwrap()),
         diagnoser: Arc::new(RuleDiagnoser::new(config.rule_config())),
         target: Target::Remote(vec![route]),
+        dry_run: None,
         config,
     }
 }
@@ -596,6 +597,7 @@ async fn the_github_token_pushes_over_smart_http() {
         source: Arc::new(SnapshotSource::open(&scenario()).unwrap()),
         diagnoser: Arc::new(RuleDiagnoser::new(config.rule_config())),
         target,
+        dry_run: None,
         config,
     };
     let report = pipeline.run(&incident()).await.unwrap();

@@ -273,6 +273,14 @@ impl RunRecord {
         if let Some(risk) = &report.risk {
             tags.insert("risk_level".into(), risk.level.to_string());
         }
+        if let Some(dry_run) = &report.dry_run {
+            tags.insert("dry_run".into(), dry_run.result().into());
+        }
+        if let Some(candidates) = &report.candidates {
+            tags.insert("candidates".into(), candidates.considered.len().to_string());
+            let chosen = candidates.chosen.as_deref().unwrap_or("none");
+            tags.insert("chosen_candidate".into(), chosen.into());
+        }
         if let Some(pr) = &report.pr {
             tags.insert("pr_url".into(), pr.url.clone());
             tags.insert("pr_number".into(), pr.number.to_string());

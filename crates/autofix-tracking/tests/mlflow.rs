@@ -104,6 +104,7 @@ async fn run_scenario(name: &str) -> Result<IncidentRun, Box<dyn std::error::Err
         source: Arc::new(SnapshotSource::open(&dir)?),
         diagnoser: Arc::new(RuleDiagnoser::default()),
         target: Target::local(work.clone(), Arc::new(LocalForge::for_git_dir(&git_dir))),
+        dry_run: None,
         config: Config::default(),
     };
     let mut ctx = RunContext::from_incident(&incident);
@@ -706,6 +707,7 @@ async fn each_llm_iteration_is_a_nested_run() -> TestResult {
             DiagnosisMode::RulesThenLlm,
         )),
         target: Target::local(work.clone(), Arc::new(LocalForge::for_git_dir(&git_dir))),
+        dry_run: None,
         config,
     };
     let spool = tempfile::tempdir()?;

@@ -10,7 +10,9 @@ mod eval;
 mod render;
 
 use anyhow::Context;
-use autofix_cluster::{EvidenceSource, LiveOptions, LiveSource, SnapshotSource, write_snapshot};
+use autofix_cluster::{
+    DryRunner, EvidenceSource, LiveOptions, LiveSource, SnapshotSource, write_snapshot,
+};
 use autofix_core::Incident;
 use autofix_core::alert::WebhookPayload;
 use autofix_diagnose::{Diagnoser, RuleDiagnoser};
@@ -595,10 +597,14 @@ async fn live_pipeline(target: Target, config: Config) -> anyhow::Result<Pipelin
     let source = LiveSource::from_default_config().await.context(
         "cannot reach a cluster (in-cluster config or kubeconfig); use --snapshot to run offline",
     )?;
+    let dry_run = DryRunner::from_config(&config.dry_run)
+        .await
+        .context("cannot set up the server-side dry run ([dry_run])")?;
     Ok(Pipeline {
         source: Arc::new(source),
         diagnoser: diagnoser(&config)?,
         target,
+        dry_run,
         config,
     })
 }
@@ -622,10 +628,14 @@ fn diagnoser(config: &Config) -> anyhow::Result<Arc<dyn Diagnoser>> {
 /// The offline default: snapshot evidence and rules.
 fn offline_pipeline(snapshot: &Path, target: Target, config: Config) -> anyhow::Result<Pipeline> {
     let source = SnapshotSource::open(snapshot).map_err(|e| BadInput(e.into()))?;
+    if config.dry_run.enabled {
+        tracing::warn!("[dry_run] is ignored with --snapshot: there is no cluster to ask");
+    }
     Ok(Pipeline {
         source: Arc::new(source),
         diagnoser: diagnoser(&config)?,
         target,
+        dry_run: None,
         config,
     })
 }

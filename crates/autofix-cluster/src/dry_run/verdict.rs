@@ -3,7 +3,8 @@
 use std::fmt;
 
 /// The API server's answer to a server-side apply dry run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "verdict", rename_all = "lowercase")]
 pub enum DryRunVerdict {
     /// Admission accepted the object.
     Accepted {
