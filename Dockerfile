@@ -19,13 +19,17 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     && install -D -m 0755 target/release/autofix /out/autofix
 
 FROM debian:bookworm-slim
-# CA roots for GitHub, the LLM provider and MLflow over HTTPS; nothing else is installed.
+# CA roots for GitHub, the LLM provider and MLflow over HTTPS; nothing else is installed. An
+# empty config file (the built-in defaults) lets a plain `docker run` start; Helm and kustomize
+# mount the real one over it.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --gid 65532 autofix \
     && useradd --uid 65532 --gid 65532 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin autofix \
-    && install -d -o 65532 -g 65532 -m 0750 /var/lib/autofix /etc/autofix
+    && install -d -o 65532 -g 65532 -m 0750 /var/lib/autofix \
+    && install -d -m 0755 /etc/autofix \
+    && install -m 0644 /dev/null /etc/autofix/autofix.toml
 COPY --from=build /out/autofix /usr/local/bin/autofix
 USER 65532:65532
 ENV HOME=/tmp \

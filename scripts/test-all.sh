@@ -12,6 +12,11 @@ cd "$(dirname "$0")/.."
 
 step() { echo "==> $*"; }
 
+# CI builds once from a clean checkout: incremental caches would only cost disk (several GB).
+if [[ -n "${CI:-}" ]]; then
+  export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+fi
+
 # The outside conformance set sits beside the checkout (../shared/scenarios) unless told otherwise.
 if [[ -z "${AUTOFIX_SCENARIOS:-}" && -d ../shared/scenarios ]]; then
   export AUTOFIX_SCENARIOS="$(cd ../shared/scenarios && pwd)"

@@ -51,6 +51,11 @@ impl StrategyBandit {
         }
     }
 
+    /// The cold-start threshold given to [`StrategyBandit::new`].
+    pub fn min_outcomes(&self) -> u32 {
+        self.min_outcomes
+    }
+
     /// Records whether a fix of `strategy` for an alert of `category` worked.
     pub fn record(&mut self, category: &str, strategy: Strategy, success: bool) {
         let counts = self

@@ -32,13 +32,13 @@ impl Quantity {
         }
         for (suffix, factor) in SUFFIXES {
             if let Some(number) = text.strip_suffix(suffix) {
-                return parse_number(number).map(|n| Quantity(n * factor));
+                return scaled(number, factor);
             }
         }
         if let Some(number) = text.strip_suffix('E') {
-            return parse_number(number).map(|n| Quantity(n * 1e18));
+            return scaled(number, 1e18);
         }
-        parse_number(text).map(Quantity)
+        scaled(text, 1.0)
     }
 
     /// Reads a quantity from a JSON value: a string, or a bare number as YAML may give.
@@ -56,6 +56,12 @@ impl Quantity {
     }
 }
 
+/// `number` times `factor`, unless the product overflows to infinity (`1e308Ki`).
+fn scaled(number: &str, factor: f64) -> Option<Quantity> {
+    let n = parse_number(number)? * factor;
+    n.is_finite().then_some(Quantity(n))
+}
+
 fn parse_number(text: &str) -> Option<f64> {
     let ok = !text.is_empty()
         && text
@@ -70,20 +76,28 @@ pub fn format_memory(bytes: f64) -> String {
     let gi = 1073741824.0;
     let mi = 1048576.0;
     if bytes >= gi && (bytes / gi).fract() == 0.0 {
-        format!("{}Gi", (bytes / gi) as u64)
+        format!("{}Gi", whole(bytes / gi))
     } else {
-        format!("{}Mi", (bytes / mi).ceil() as u64)
+        format!("{}Mi", whole((bytes / mi).ceil()))
     }
 }
 
 /// Formats cores as whole cores when whole, else millicores (`"2"`, `"750m"`).
 pub fn format_cpu(cores: f64) -> String {
-    let millis = (cores * 1000.0).round() as u64;
-    if millis.is_multiple_of(1000) {
-        format!("{}", millis / 1000)
+    let millis = whole((cores * 1000.0).round());
+    // Past 1.8e305 cores the millicores overflow to infinity: those are whole cores anyway.
+    if !millis.is_finite() || millis % 1000.0 == 0.0 {
+        format!("{}", whole(cores.round()))
     } else {
         format!("{millis}m")
     }
+}
+
+/// A whole number, printed as `f64` digits: casting to an integer would silently cap huge
+/// quantities (`1E` cores as `18446744073709551615m`). Negative, `-0` and NaN give 0, as the
+/// cast did.
+fn whole(n: f64) -> f64 {
+    if n > 0.0 { n } else { 0.0 }
 }
 
 #[cfg(test)]

@@ -137,6 +137,7 @@ pub async fn score(
         diagnoser,
         target: Target::local(work.clone(), Arc::new(LocalForge::for_git_dir(&git_dir))),
         dry_run: None,
+        strategies: None,
         config: config.clone(),
     };
     let mut score = ScenarioScore {

@@ -3,13 +3,17 @@
 //! the GitOps files and judged, then `autofix-choose` picks one: the safety gate first (a fix
 //! that breaks validation or reaches the block threshold is never chosen), then the Pareto front
 //! over risk, size, cost and evidence, ranked by lowest risk, smallest blast radius, fewest
-//! changes, lowest cost (docs/risk-model.md).
+//! changes, lowest cost (docs/risk-model.md). With [`crate::LearnedStrategies`], what fix
+//! outcomes taught about each strategy for the category chooses among those that passed the gate.
 
 use crate::report::{CandidatesReport, ConsideredCandidate};
 use crate::target::Workspace;
 use crate::{Pipeline, PipelineError, Plan};
 use autofix_choose::{Candidate, Strategy};
 use autofix_core::{Diagnosis, Evidence, Remediation, Verdict};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use std::sync::PoisonError;
 
 /// The fix a run goes on with.
 pub(crate) struct Chosen {
@@ -19,6 +23,8 @@ pub(crate) struct Chosen {
     pub verdict: Option<Verdict>,
     /// What was weighed, when there was more than one candidate.
     pub candidates: Option<CandidatesReport>,
+    /// The strategy that produced the chosen fix.
+    pub source: Option<Strategy>,
 }
 
 /// One candidate after placement and judgement.
@@ -66,9 +72,11 @@ impl Pipeline {
                 plan: None,
                 verdict: None,
                 candidates: None,
+                source: None,
             });
         }
         let chosen = weighed.swap_remove(index);
+        let source = Some(chosen.strategy);
         diagnosis.remediation = Some(chosen.remediation);
         let (plan, verdict) = match chosen.placed {
             Ok((plan, verdict)) => (Some(plan), Some(verdict)),
@@ -81,6 +89,7 @@ impl Pipeline {
             plan,
             verdict,
             candidates: report,
+            source,
         })
     }
 
@@ -101,7 +110,19 @@ impl Pipeline {
                 candidates[i].id = format!("{strategy}-{}", same + 1);
             }
         }
-        let choice = autofix_choose::pick(&candidates);
+        // Once outcomes say which strategy works for this category, they choose among the
+        // strategies that passed the gate; before that (and without learning), the rank order.
+        let category = diagnosis.category.as_str();
+        let (choice, arms) = match &self.strategies {
+            Some(learned) => {
+                let bandit = learned.read().unwrap_or_else(PoisonError::into_inner);
+                let mut rng = StdRng::seed_from_u64(seed(diagnosis));
+                let choice =
+                    autofix_choose::pick_with_bandit(&candidates, &bandit, category, &mut rng);
+                (choice, bandit.stats(category))
+            }
+            None => (autofix_choose::pick(&candidates), Vec::new()),
+        };
         let considered = candidates
             .iter()
             .zip(&choice.verdicts)
@@ -117,6 +138,8 @@ impl Pipeline {
             .collect();
         CandidatesReport {
             chosen: choice.chosen.map(|i| candidates[i].id.clone()),
+            learned: choice.learned.map(|s| s.to_string()),
+            arms,
             chosen_index: choice.chosen,
             considered,
             table: autofix_choose::markdown_table(&candidates, &choice),
@@ -165,6 +188,17 @@ impl Pipeline {
             evidence: w.confidence,
         }
     }
+}
+
+/// The random seed of an incident's pick: the same incident draws the same way, so a rerun
+/// proposes the same fix.
+fn seed(diagnosis: &Diagnosis) -> u64 {
+    let w = &diagnosis.workload;
+    let key = format!(
+        "{}/{}/{}/{}",
+        w.namespace, w.kind, w.name, diagnosis.category
+    );
+    u64::from_str_radix(&autofix_core::short_digest(key.as_bytes()), 16).unwrap_or(0)
 }
 
 /// The diagnoser's fix (with the strategy that produced it) and its alternatives.

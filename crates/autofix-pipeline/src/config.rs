@@ -39,6 +39,29 @@ pub struct Config {
     /// The opt-in server-side dry run of each fix against the cluster's admission (see
     /// `docs/security.md`).
     pub dry_run: autofix_cluster::DryRunConfig,
+    /// Choosing among candidate fixes (see `docs/risk-model.md`).
+    pub choose: ChooseConfig,
+}
+
+/// How `autofix serve` chooses among candidate fixes once outcomes exist.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChooseConfig {
+    /// Learn from recorded outcomes which strategy's fixes work per category, and let that
+    /// choose among the candidates that pass the safety gate (default true).
+    pub learn: bool,
+    /// Outcomes a category needs before learning chooses; until then the rank order does
+    /// (default 20).
+    pub min_outcomes: u32,
+}
+
+impl Default for ChooseConfig {
+    fn default() -> Self {
+        ChooseConfig {
+            learn: true,
+            min_outcomes: 20,
+        }
+    }
 }
 
 /// Settings of the rule analyzers' fixes.

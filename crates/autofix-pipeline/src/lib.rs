@@ -111,6 +111,10 @@ struct Plan {
     helm: bool,
 }
 
+/// Strategy statistics learned from fix outcomes, shared by the service that records outcomes
+/// and the pipeline that picks fixes.
+pub type LearnedStrategies = Arc<std::sync::RwLock<autofix_choose::StrategyBandit>>;
+
 /// One configured pipeline: its seams and settings.
 pub struct Pipeline {
     /// Where evidence comes from.
@@ -122,6 +126,9 @@ pub struct Pipeline {
     /// The cluster's admission, asked about each fix in a server-side dry run before it is
     /// published (`[dry_run]`, off by default: `None`).
     pub dry_run: Option<DryRunner>,
+    /// Which strategy's fixes work per category, learned from outcomes by the service
+    /// (`[choose] learn`); `None`: candidates are picked by the rank order alone.
+    pub strategies: Option<LearnedStrategies>,
     /// Settings.
     pub config: Config,
 }
@@ -172,6 +179,7 @@ impl Pipeline {
                 plan: None,
                 verdict: None,
                 candidates: None,
+                source: None,
             },
         };
         let (plan, verdict) = (chosen.plan, chosen.verdict);
@@ -211,6 +219,7 @@ impl Pipeline {
                 verdict,
                 Weighing {
                     candidates: chosen.candidates,
+                    source: chosen.source,
                     dry_run,
                 },
                 run_link,
@@ -431,6 +440,10 @@ impl Pipeline {
             .collect();
         let mut report = RunReport::new(key, &diagnosis, verdict.as_ref());
         report.candidates = weighing.candidates;
+        report.source = weighing
+            .source
+            .filter(|_| report.strategy.is_some())
+            .map(|s| s.to_string());
         report.dry_run = weighing.dry_run;
         match (diagnosis.action, plan, verdict) {
             (Action::Pr, Some(plan), Some(verdict)) => {
@@ -651,6 +664,7 @@ impl Pipeline {
 /// dry run.
 struct Weighing {
     candidates: Option<report::CandidatesReport>,
+    source: Option<autofix_choose::Strategy>,
     dry_run: Option<DryRunOutcome>,
 }
 

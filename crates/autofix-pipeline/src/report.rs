@@ -89,6 +89,13 @@ impl DryRunOutcome {
 pub struct CandidatesReport {
     /// The chosen candidate's id; `None` when none passed the safety gate.
     pub chosen: Option<String>,
+    /// The strategy learned outcome statistics chose, when they made the choice (else the
+    /// rank order did).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub learned: Option<String>,
+    /// What the statistics say about each strategy for this category, when learning is on.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub arms: Vec<autofix_choose::ArmStats>,
     /// Its position in `considered`.
     #[serde(skip)]
     pub chosen_index: Option<usize>,
@@ -141,6 +148,10 @@ pub struct RunReport {
     pub evidence: Vec<Finding>,
     /// Strategy of the fix, when there is one.
     pub strategy: Option<String>,
+    /// Where the fix came from: `rule`, `revert-to-last-good`, `llm` or `llm-narrowed` (what the
+    /// learned strategy statistics count).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     /// The field changes of the fix.
     pub changes: Vec<ReportedChange>,
     /// Risk of the fix (absent when there is no fix).
@@ -204,6 +215,7 @@ impl RunReport {
             diagnoser: diagnosis.diagnoser.clone(),
             evidence: diagnosis.evidence.clone(),
             strategy: diagnosis.remediation.as_ref().map(|r| r.strategy.clone()),
+            source: None,
             changes,
             risk: verdict.map(|v| v.risk.clone()),
             validation: verdict

@@ -3,15 +3,16 @@
 //! placed and judged, the documented order picks one, the PR proposes exactly that one and lists
 //! both; when neither passes the safety gate, neither is proposed.
 
+use autofix_choose::{Strategy, StrategyBandit};
 use autofix_cluster::SnapshotSource;
 use autofix_core::alert::WebhookPayload;
 use autofix_core::{Action, Incident};
 use autofix_diagnose::RuleDiagnoser;
 use autofix_forge::LocalForge;
-use autofix_pipeline::{Config, Pipeline, RunReport, Target};
+use autofix_pipeline::{Config, LearnedStrategies, Pipeline, RunReport, Target};
 use autofix_testkit::git_repo_from;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 /// Scenarios whose rule fix has a revert to the last good revision as a competitor.
 const CONTESTED: [&str; 3] = [
@@ -27,6 +28,14 @@ fn scenario(name: &str) -> PathBuf {
 }
 
 async fn run(name: &str, config: Config) -> RunReport {
+    run_learned(name, config, None).await
+}
+
+async fn run_learned(
+    name: &str,
+    config: Config,
+    strategies: Option<LearnedStrategies>,
+) -> RunReport {
     let temp = tempfile::tempdir().unwrap();
     let dir = scenario(name);
     let work = temp.path().join("gitops");
@@ -40,6 +49,7 @@ async fn run(name: &str, config: Config) -> RunReport {
         diagnoser: Arc::new(RuleDiagnoser::new(config.rule_config())),
         target: Target::local(work, Arc::new(LocalForge::for_git_dir(&git_dir))),
         dry_run: None,
+        strategies,
         config,
     };
     pipeline.run(&incident).await.unwrap()
@@ -104,4 +114,62 @@ async fn a_single_candidate_is_proposed_without_a_table() {
     assert!(report.candidates.is_none());
     let body = &report.pr.as_ref().unwrap().body;
     assert!(!body.contains("Candidates considered"));
+}
+
+/// Outcomes where reverts of throttled workloads worked and limit raises did not.
+fn reverts_work(min_outcomes: u32) -> LearnedStrategies {
+    let mut bandit = StrategyBandit::new(min_outcomes);
+    for _ in 0..30 {
+        bandit.record("cpu_throttled", Strategy::RevertToLastGood, true);
+        bandit.record("cpu_throttled", Strategy::Rule, false);
+    }
+    Arc::new(RwLock::new(bandit))
+}
+
+#[tokio::test]
+async fn learned_outcomes_choose_the_strategy_that_works_among_those_that_pass() {
+    let report = run_learned(
+        "cpu-throttled-api-gateway",
+        Config::default(),
+        Some(reverts_work(20)),
+    )
+    .await;
+    let candidates = report.candidates.as_ref().unwrap();
+    assert_eq!(candidates.learned.as_deref(), Some("revert-to-last-good"));
+    assert_eq!(report.source.as_deref(), Some("revert-to-last-good"));
+    assert!(
+        report
+            .strategy
+            .as_deref()
+            .unwrap()
+            .starts_with("revert to revision")
+    );
+    assert!(!candidates.arms.is_empty());
+    // Too few outcomes for the category: the rank order decides, as without learning.
+    let cold = run_learned(
+        "cpu-throttled-api-gateway",
+        Config::default(),
+        Some(reverts_work(1000)),
+    )
+    .await;
+    assert_eq!(cold.candidates.as_ref().unwrap().learned, None);
+    assert_eq!(cold.source.as_deref(), Some("rule"));
+}
+
+#[tokio::test]
+async fn learning_never_overrides_the_safety_gate() {
+    // The revert learned to work reaches the block threshold here; the rule does not.
+    let mut config = Config::default();
+    config.risk.review_at = 0.3;
+    config.risk.block_at = 0.35;
+    let report = run_learned("cpu-throttled-api-gateway", config, Some(reverts_work(20))).await;
+    let candidates = report.candidates.as_ref().unwrap();
+    let revert = candidates
+        .considered
+        .iter()
+        .find(|c| c.strategy == "revert-to-last-good")
+        .unwrap();
+    assert!(!revert.passed, "{candidates:#?}");
+    assert_eq!(report.source.as_deref(), Some("rule"));
+    assert_eq!(report.action, Action::Pr);
 }

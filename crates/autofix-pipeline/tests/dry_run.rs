@@ -51,6 +51,7 @@ async fn run(fake: Option<&FakeKube>) -> (RunReport, Vec<String>) {
         diagnoser: Arc::new(RuleDiagnoser::default()),
         target: Target::local(work.clone(), Arc::new(LocalForge::for_git_dir(&git_dir))),
         dry_run: Some(runner),
+        strategies: None,
         config: Config::default(),
     };
     let report = pipeline.run(&incident).await.unwrap();

@@ -173,6 +173,7 @@ fn pipeline(config: Config, route: Route) -> Pipeline {
         diagnoser: Arc::new(RuleDiagnoser::new(config.rule_config())),
         target: Target::Remote(vec![route]),
         dry_run: None,
+        strategies: None,
         config,
     }
 }
@@ -598,6 +599,7 @@ async fn the_github_token_pushes_over_smart_http() {
         diagnoser: Arc::new(RuleDiagnoser::new(config.rule_config())),
         target,
         dry_run: None,
+        strategies: None,
         config,
     };
     let report = pipeline.run(&incident()).await.unwrap();

@@ -71,6 +71,7 @@ async fn run(replies: Vec<Reply>, default: Option<Reply>) -> Run {
         )),
         target: Target::local(work.clone(), Arc::new(LocalForge::for_git_dir(&git_dir))),
         dry_run: None,
+        strategies: None,
         config: Config::default(),
     };
     let report = tokio::time::timeout(Duration::from_secs(60), pipeline.run(&incident))

@@ -12,6 +12,8 @@
 //!   `scope` (kind and namespace), `schema` (k8s-openapi types, unknown fields),
 //!   `files` (the edited files, document by document), `safety` (privileges and host
 //!   access), `limits` (resource limits), `diff` (only declared paths change);
+//! - [`lint`]: the checks of one standalone manifest object (`autofix validate`), reusing
+//!   `validate` and `schema`;
 //! - [`risk`]: the risk factors and their weighted geometric mean (see `docs/risk-model.md`);
 //! - `paths` and `pod`: shared helpers to address fields and containers.
 
@@ -19,6 +21,7 @@ pub mod config;
 mod diff;
 mod files;
 mod limits;
+pub mod lint;
 mod paths;
 mod pod;
 pub mod risk;
@@ -29,5 +32,6 @@ mod validate;
 
 pub use config::{ConfigError, PolicyConfig, RiskConfig, glob_match};
 pub use files::EditedFile;
+pub use lint::{Lint, lint};
 pub use risk::{RiskInput, assess_risk, combine};
 pub use validate::{ValidationInput, validate};

@@ -122,6 +122,36 @@ pub(crate) fn check(
     out
 }
 
+/// Violations of `limits-missing`: a container or init container of a standalone manifest
+/// without a cpu or memory limit. Only the linter asks this; a fix is judged by what it
+/// changes (`limits-removed`), not by limits its workload never had. Ephemeral containers
+/// cannot set resources.
+pub(crate) fn missing(object: &Value, kind: WorkloadKind) -> Vec<Violation> {
+    let mut out = Vec::new();
+    for container in containers(object, kind) {
+        if container.list == "ephemeralContainers" {
+            continue;
+        }
+        for resource in GUARDED_LIMITS {
+            let limit = container
+                .value
+                .pointer(&format!("/resources/limits/{resource}"));
+            if limit.is_none_or(Value::is_null) {
+                out.push(violation(
+                    "limits-missing",
+                    &container.path.key("resources").key("limits").key(resource),
+                    format!(
+                        "container `{}` has no {resource} limit; an unbounded container can \
+                         starve everything else on its node",
+                        container.name.unwrap_or_default()
+                    ),
+                ));
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,6 +227,21 @@ mod tests {
                 format!("{APP}.requests.cpu")
             )]
         );
+    }
+
+    #[test]
+    fn missing_limits_are_found_in_standalone_manifests() {
+        let object = deployment(json!({"limits": {"cpu": "500m"}}));
+        let found: Vec<(String, String)> = missing(&object, WorkloadKind::Deployment)
+            .into_iter()
+            .map(|v| (v.rule, v.path.unwrap_or_default()))
+            .collect();
+        assert_eq!(
+            found,
+            [("limits-missing".to_string(), format!("{APP}.limits.memory"))]
+        );
+        let bounded = deployment(json!({"limits": {"cpu": "500m", "memory": "64Mi"}}));
+        assert!(missing(&bounded, WorkloadKind::Deployment).is_empty());
     }
 
     #[test]

@@ -105,7 +105,8 @@ pub(crate) fn problems(doc: &Value) -> Option<Vec<Problem>> {
     Some(found)
 }
 
-fn check_as<T>(api_version: Option<&str>, doc: &Value) -> Option<Vec<Problem>>
+/// Checks `doc` as a `T`: `None` when `apiVersion` is set and is not `T`'s.
+pub(crate) fn check_as<T>(api_version: Option<&str>, doc: &Value) -> Option<Vec<Problem>>
 where
     T: Resource + DeserializeOwned + Serialize,
 {

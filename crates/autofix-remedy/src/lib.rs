@@ -40,3 +40,22 @@ pub use helm::{ChartRelease, HelmValues, ValuesSource, plan_helm_edits};
 pub use locate::{DocRef, Embedded, Layer, Located, Owner, Scope, WorkloadSources};
 pub use plan::{FileEdit, plan_edits};
 pub use repo::GitopsRepo;
+
+use autofix_core::FieldPath;
+use serde_json::Value;
+use std::ops::Range;
+
+/// Sets `path` of document `doc` (counting non-empty documents) of a YAML `text` to `value` the
+/// way [`plan_edits`] writes each value (adding missing keys), returning the new text and the
+/// byte range of `text` the new bytes replace; every other byte is kept.
+///
+/// The pipeline goes through [`plan_edits`]; this single edit is public so that the fuzz target
+/// `fuzz/fuzz_targets/yaml_edit.rs` can check it on arbitrary YAML texts.
+pub fn set_field(
+    text: &str,
+    doc: usize,
+    path: &FieldPath,
+    value: &Value,
+) -> Result<(String, Range<usize>), RemedyError> {
+    splice::set_spanned(text, "<text>", doc, path, value)
+}

@@ -7,6 +7,7 @@ use crate::tree::{self, Kind, Node};
 use autofix_core::path::{FieldPath, Segment};
 use saphyr_parser::ScalarStyle;
 use serde_json::Value;
+use std::ops::Range;
 
 /// Bytes `start..end` of a text replaced by `text`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +33,20 @@ pub(crate) fn set(
     path: &FieldPath,
     value: &Value,
 ) -> Result<String, RemedyError> {
-    Ok(plan(text, file, doc, path, value)?.apply(text))
+    Ok(set_spanned(text, file, doc, path, value)?.0)
+}
+
+/// Like [`set`], also giving the byte range of `text` that the new bytes replace (empty for a
+/// pure insertion): every byte outside it is kept.
+pub(crate) fn set_spanned(
+    text: &str,
+    file: &str,
+    doc: usize,
+    path: &FieldPath,
+    value: &Value,
+) -> Result<(String, Range<usize>), RemedyError> {
+    let splice = plan(text, file, doc, path, value)?;
+    Ok((splice.apply(text), splice.start..splice.end))
 }
 
 /// Like [`set`] for a YAML text embedded in a literal block scalar (an inline kustomize patch):
@@ -82,6 +96,16 @@ fn plan(
     path: &FieldPath,
     value: &Value,
 ) -> Result<Splice, RemedyError> {
+    if let Some(key) = long_key(path, value) {
+        return Err(RemedyError::Unsupported {
+            file: file.to_string(),
+            reason: format!(
+                "the key {:?}... at {path} is longer than YAML allows a plain `key:` \
+                 ({MAX_KEY_CHARS} characters); edit it by hand",
+                key.chars().take(40).collect::<String>()
+            ),
+        });
+    }
     let docs = parse(text, file)?;
     let editor = Editor::new(text, file, &docs, doc, path)?;
     let mut node = editor.root;
@@ -101,6 +125,33 @@ fn plan(
         }
     }
     editor.replace(node, key, value, outer_flow)
+}
+
+/// The longest implicit key YAML allows, in characters, quotes included (YAML 1.2, 7.4.2):
+/// longer keys need the explicit `? key` form, which the editor does not write.
+const MAX_KEY_CHARS: usize = 1024;
+
+/// A key of `path` or of `value` too long to be written as `key:`.
+fn long_key<'k>(path: &'k FieldPath, value: &'k Value) -> Option<&'k str> {
+    fn in_value(value: &Value) -> Option<&str> {
+        match value {
+            Value::Object(map) => map
+                .iter()
+                .find_map(|(k, v)| too_long(k).then_some(k.as_str()).or_else(|| in_value(v))),
+            Value::Array(items) => items.iter().find_map(in_value),
+            _ => None,
+        }
+    }
+    fn too_long(k: &str) -> bool {
+        format::key(k, false).chars().count() > MAX_KEY_CHARS
+    }
+    path.0
+        .iter()
+        .find_map(|segment| match segment {
+            Segment::Key(k) if too_long(k) => Some(k.as_str()),
+            _ => None,
+        })
+        .or_else(|| in_value(value))
 }
 
 /// New content for a mapping (entries) or a list (items).
@@ -266,6 +317,14 @@ impl<'a> Editor<'a> {
                         Ok(Splice {
                             start: colon,
                             end: colon,
+                            text: format!(" {text}"),
+                        })
+                    }
+                    // `-` with nothing after it: the empty item sits right after the dash.
+                    None if node.start == node.end && self.text[..node.start].ends_with('-') => {
+                        Ok(Splice {
+                            start: node.start,
+                            end: node.end,
                             text: format!(" {text}"),
                         })
                     }

@@ -20,6 +20,7 @@
 pub mod auth;
 pub mod error;
 pub mod github;
+pub mod learning;
 pub mod metrics;
 pub mod outcomes;
 pub mod routes;
@@ -27,6 +28,7 @@ pub mod runner;
 pub mod worker;
 
 pub use auth::Auth;
+use autofix_pipeline::LearnedStrategies;
 pub use autofix_pipeline::config::{AuthConfig, ServerConfig};
 pub use error::AppError;
 pub use github::WebhookSecret;
@@ -86,6 +88,9 @@ pub struct AppState {
     pub github: Option<Arc<WebhookSecret>>,
     /// Marks fix outcomes on MLflow runs; `None` marks nothing.
     pub marker: Option<OutcomeMarker>,
+    /// The strategy statistics the pipeline picks fixes with, relearned from the store when an
+    /// outcome is recorded; `None` when the runner learns nothing.
+    pub strategies: Option<LearnedStrategies>,
 }
 
 /// Why the service cannot start or stopped with an error.
@@ -205,7 +210,11 @@ impl Service {
             limits: Limits::from_config(config),
             github: github.map(Arc::new),
             marker: Some(OutcomeMarker(runner.clone())),
+            strategies: runner.strategies(),
         };
+        if let Some(strategies) = &state.strategies {
+            learning::relearn(&store, strategies).await?;
+        }
         let context = WorkerContext {
             store,
             runner,

@@ -205,6 +205,16 @@ async fn handle(
 
 /// Counts newly recorded outcomes and marks each on its MLflow run in the background.
 pub fn told(state: &AppState, recorded: &[OutcomeRecord]) {
+    if let Some(strategies) = state.strategies.clone()
+        && !recorded.is_empty()
+    {
+        let store = state.store.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::learning::relearn(&store, &strategies).await {
+                tracing::warn!("cannot relearn strategy statistics from outcomes: {e}");
+            }
+        });
+    }
     for record in recorded {
         state.metrics.outcome(record.outcome.as_str());
         tracing::info!(

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use autofix_core::Incident;
-use autofix_pipeline::Pipeline;
+use autofix_pipeline::{LearnedStrategies, Pipeline};
 use autofix_store::OutcomeRecord;
 use autofix_tracking::outcome::{Marked, OutcomeMark, mark_outcome};
 use autofix_tracking::{ClientError, Tracker, TrackerStats, run_and_track};
@@ -75,6 +75,12 @@ pub trait Runner: Send + Sync {
         None
     }
 
+    /// The strategy statistics this runner's pipeline picks fixes with, for the service to
+    /// keep learned from outcomes; `None` when it learns nothing.
+    fn strategies(&self) -> Option<LearnedStrategies> {
+        None
+    }
+
     /// Marks a fix's outcome on the MLflow run that proposed it; `None` when this runner tracks
     /// nothing.
     async fn mark_outcome(&self, _outcome: &OutcomeRecord) -> Option<Result<Marked, ClientError>> {
@@ -119,6 +125,10 @@ impl Runner for PipelineRunner {
 
     fn tracking_stats(&self) -> Option<TrackerStats> {
         self.tracker.is_enabled().then(|| self.tracker.stats())
+    }
+
+    fn strategies(&self) -> Option<LearnedStrategies> {
+        self.pipeline.strategies.clone()
     }
 
     async fn mark_outcome(&self, outcome: &OutcomeRecord) -> Option<Result<Marked, ClientError>> {

@@ -99,6 +99,7 @@ async fn outcomes_are_marked_on_the_incidents_mlflow_run() {
         diagnoser: Arc::new(RuleDiagnoser::default()),
         target: Target::local(work.clone(), Arc::new(LocalForge::for_git_dir(&git_dir))),
         dry_run: None,
+        strategies: None,
         config: config.clone(),
     };
     let runner = Arc::new(PipelineRunner::new(Arc::new(pipeline), tracker));

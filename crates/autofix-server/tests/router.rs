@@ -23,6 +23,7 @@ async fn the_router_answers_without_a_socket() {
         },
         github: None,
         marker: None,
+        strategies: None,
     };
     let router = app(state);
     let get = |uri: &str| Request::get(uri).body(Body::empty()).unwrap();

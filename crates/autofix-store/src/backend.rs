@@ -18,7 +18,7 @@ use std::time::Duration;
 type Step = (i64, &'static str, &'static str);
 
 /// The SQLite schema, applied in order when the store opens.
-const SQLITE_MIGRATIONS: [Step; 3] = [
+const SQLITE_MIGRATIONS: [Step; 4] = [
     (
         1,
         "intake",
@@ -34,10 +34,15 @@ const SQLITE_MIGRATIONS: [Step; 3] = [
         "fix columns",
         include_str!("../migrations/sqlite/0003_fix_columns.sql"),
     ),
+    (
+        4,
+        "fix source",
+        include_str!("../migrations/sqlite/0004_fix_source.sql"),
+    ),
 ];
 
 /// The same schema for PostgreSQL.
-const POSTGRES_MIGRATIONS: [Step; 3] = [
+const POSTGRES_MIGRATIONS: [Step; 4] = [
     (
         1,
         "intake",
@@ -52,6 +57,11 @@ const POSTGRES_MIGRATIONS: [Step; 3] = [
         3,
         "fix columns",
         include_str!("../migrations/postgres/0003_fix_columns.sql"),
+    ),
+    (
+        4,
+        "fix source",
+        include_str!("../migrations/postgres/0004_fix_source.sql"),
     ),
 ];
 

@@ -14,7 +14,7 @@ macro_rules! fixes_where {
     ($condition:literal) => {
         concat!(
             "SELECT id, fix_hash AS hash, fix_branch AS branch, fix_risk AS risk, fix_pr AS pr,
-                    fix_commit AS sha
+                    fix_commit AS sha, fix_source AS source, fix_category AS category
              FROM incidents WHERE fix_branch IS NOT NULL AND ",
             $condition
         )
@@ -36,6 +36,10 @@ pub struct Fix {
     pub pr_number: Option<u64>,
     /// The fix commit on the branch.
     pub commit: Option<String>,
+    /// The strategy that produced it (`rule`, `revert-to-last-good`, `llm`, `llm-narrowed`).
+    pub source: Option<String>,
+    /// The incident's category (`oom_killed`, ...).
+    pub category: Option<String>,
 }
 
 /// An outcome to record for a fix.
@@ -76,6 +80,10 @@ pub struct OutcomeRecord {
     pub delivery_id: String,
     /// When it was recorded (ms since the Unix epoch).
     pub recorded_at: i64,
+    /// The strategy that produced the fix, when known.
+    pub source: Option<String>,
+    /// The incident's category, when known.
+    pub category: Option<String>,
 }
 
 impl Store {
@@ -237,8 +245,8 @@ async fn insert(
 ) -> Result<Option<OutcomeRecord>, StoreError> {
     let row = sqlx::query(
         "INSERT INTO outcomes (incident_id, incident_hash, branch, outcome, risk_score, pr_number,
-                               commit_sha, delivery_id, recorded_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                               commit_sha, delivery_id, recorded_at, source, category)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
          ON CONFLICT (incident_id, pr_number, outcome) DO NOTHING
          RETURNING *",
     )
@@ -251,6 +259,8 @@ async fn insert(
     .bind(commit_sha.map(str::to_ascii_lowercase))
     .bind(delivery_id)
     .bind(now)
+    .bind(fix.source.as_deref())
+    .bind(fix.category.as_deref())
     .fetch_optional(&mut **tx)
     .await?;
     row.as_ref().map(outcome_from_row).transpose()
@@ -271,6 +281,8 @@ fn fix_from_row(row: &AnyRow) -> Result<Fix, StoreError> {
             .try_get::<Option<i64>, _>("pr")?
             .and_then(|n| u64::try_from(n).ok()),
         commit: row.try_get("sha")?,
+        source: row.try_get("source")?,
+        category: row.try_get("category")?,
     })
 }
 
@@ -292,5 +304,7 @@ fn outcome_from_row(row: &AnyRow) -> Result<OutcomeRecord, StoreError> {
         commit_sha: row.try_get("commit_sha")?,
         delivery_id: row.try_get("delivery_id")?,
         recorded_at: row.try_get("recorded_at")?,
+        source: row.try_get("source")?,
+        category: row.try_get("category")?,
     })
 }

@@ -125,7 +125,8 @@ impl Store {
     }
 
     /// Marks a run finished, storing its report and the fix it describes (branch, incident
-    /// hash, commit, pull request, risk score), by which outcomes are later matched.
+    /// hash, commit, pull request, risk score, the strategy that produced it and the category),
+    /// by which outcomes are later matched.
     pub async fn complete(
         &self,
         claim: &Claim,
@@ -135,8 +136,9 @@ impl Store {
         let done = sqlx::query(
             "UPDATE incidents SET state = 'done', last_report = $1, last_error = NULL,
                     lease_owner = NULL, lease_until = NULL, updated_at = $2,
-                    fix_branch = $3, fix_hash = $4, fix_commit = $5, fix_pr = $6, fix_risk = $7
-             WHERE id = $8 AND run_token = $9 AND state = 'running'",
+                    fix_branch = $3, fix_hash = $4, fix_commit = $5, fix_pr = $6, fix_risk = $7,
+                    fix_source = $8, fix_category = $9
+             WHERE id = $10 AND run_token = $11 AND state = 'running'",
         )
         .bind(report.to_string())
         .bind(now_ms())
@@ -145,6 +147,8 @@ impl Store {
         .bind(text("/commit"))
         .bind(report.pointer("/pr/number").and_then(|v| v.as_i64()))
         .bind(report.pointer("/risk/score").and_then(|v| v.as_f64()))
+        .bind(text("/source"))
+        .bind(text("/category"))
         .bind(claim.incident_id)
         .bind(claim.token)
         .execute(&self.writer)

@@ -453,6 +453,8 @@ async fn completed_fix(store: &Store) -> autofix_store::Fix {
         "commit": "0123456789abcdef0123456789abcdef01234567",
         "pr": {"number": 7},
         "risk": {"score": 0.25},
+        "source": "revert-to-last-good",
+        "category": "crash_loop_app",
     });
     store.complete(&claimed.claim, &report).await.unwrap();
     let fix = store
@@ -492,6 +494,11 @@ async fn outcomes_are_recorded_once_per_pull_request_and_follow_the_merge(db: Db
     };
     let recorded = store.record_outcome(&merged).await.unwrap().unwrap();
     assert_eq!((recorded.pr_number, recorded.risk_score), (7, Some(0.25)));
+    // What the strategy statistics learn from: which strategy, which category.
+    assert_eq!(
+        (recorded.source.as_deref(), recorded.category.as_deref()),
+        (Some("revert-to-last-good"), Some("crash_loop_app"))
+    );
     assert!(store.record_outcome(&merged).await.unwrap().is_none());
     assert!(store.delivery_recorded("delivery-1").await.unwrap());
     // The merge commit (stored lower-case) finds the fix too: a revert names it.

@@ -280,6 +280,19 @@ impl RunRecord {
             tags.insert("candidates".into(), candidates.considered.len().to_string());
             let chosen = candidates.chosen.as_deref().unwrap_or("none");
             tags.insert("chosen_candidate".into(), chosen.into());
+            let by = if candidates.learned.is_some() {
+                "learned-outcomes"
+            } else {
+                "rank-order"
+            };
+            tags.insert("chosen_by".into(), by.into());
+            for arm in &candidates.arms {
+                let name = format!(
+                    "strategy_{}_success_mean",
+                    arm.strategy.as_str().replace('-', "_")
+                );
+                tags.insert(name, format!("{:.3}", arm.posterior_mean));
+            }
         }
         if let Some(pr) = &report.pr {
             tags.insert("pr_url".into(), pr.url.clone());

@@ -105,6 +105,7 @@ async fn run_scenario(name: &str) -> Result<IncidentRun, Box<dyn std::error::Err
         diagnoser: Arc::new(RuleDiagnoser::default()),
         target: Target::local(work.clone(), Arc::new(LocalForge::for_git_dir(&git_dir))),
         dry_run: None,
+        strategies: None,
         config: Config::default(),
     };
     let mut ctx = RunContext::from_incident(&incident);
@@ -708,6 +709,7 @@ async fn each_llm_iteration_is_a_nested_run() -> TestResult {
         )),
         target: Target::local(work.clone(), Arc::new(LocalForge::for_git_dir(&git_dir))),
         dry_run: None,
+        strategies: None,
         config,
     };
     let spool = tempfile::tempdir()?;

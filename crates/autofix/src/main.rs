@@ -4,12 +4,15 @@
 //! seams (snapshot, rules, local forge), then the pipeline. Exit codes: 0 success (any action),
 //! 2 bad input, 1 internal error (and, for `eval`, a failing scenario).
 
+mod bench;
 mod calibrate;
 mod demo;
 mod eval;
 mod render;
+mod validate;
 
 use anyhow::Context;
+use autofix_choose::StrategyBandit;
 use autofix_cluster::{
     DryRunner, EvidenceSource, LiveOptions, LiveSource, SnapshotSource, write_snapshot,
 };
@@ -189,6 +192,25 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Measure speed and print it (see docs/performance.md): webhook intake, alert storms,
+    /// alert-to-PR latency, YAML edits.
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
+    },
+    /// Check manifest files and folders with the pipeline's schema and safety rules, as a CI
+    /// linter; exit code 1 when an object breaks a rule, 2 when a file cannot be read.
+    Validate {
+        /// Manifest files (`*.yaml`, `*.yml`, `*.json`) and folders to walk.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Config file (its `[policy]` section: `allowed_kinds` and the limit ceilings).
+        #[arg(long, env = "AUTOFIX_CONFIG")]
+        config: Option<PathBuf>,
+        /// Print one JSON object with every result instead of the report.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the bundled example incidents end to end in a temporary folder and summarise.
     Demo {
         /// Keep the temporary folder (and print its path) instead of deleting it.
@@ -367,10 +389,16 @@ async fn try_main(opts: Opts) -> anyhow::Result<()> {
             config.server.auth.insecure_no_auth |= insecure_no_auth;
             let tracker = tracker(&config, &config.server.data_dir)?;
             let target = target(gitops.as_deref(), &config)?;
-            let pipeline = match snapshot {
+            let mut pipeline = match snapshot {
                 Some(dir) => offline_pipeline(&dir, target, config.clone())?,
                 None => live_pipeline(target, config.clone()).await?,
             };
+            // The service records outcomes, so it can learn which strategy's fixes work.
+            pipeline.strategies = config.choose.learn.then(|| {
+                Arc::new(std::sync::RwLock::new(StrategyBandit::new(
+                    config.choose.min_outcomes,
+                )))
+            });
             if tracker.is_enabled() {
                 let replay = tracker.clone();
                 tokio::spawn(async move {
@@ -529,7 +557,16 @@ async fn try_main(opts: Opts) -> anyhow::Result<()> {
             })
             .await
         }
+        Command::Validate {
+            paths,
+            config,
+            json,
+        } => {
+            let config = load_config(config.as_deref(), None)?;
+            validate::run(&paths, &config.policy, json)
+        }
         Command::Demo { keep, json } => demo::run(keep, json).await,
+        Command::Bench { command } => bench::run(command).await,
     }
 }
 
@@ -605,6 +642,7 @@ async fn live_pipeline(target: Target, config: Config) -> anyhow::Result<Pipelin
         diagnoser: diagnoser(&config)?,
         target,
         dry_run,
+        strategies: None,
         config,
     })
 }
@@ -636,6 +674,7 @@ fn offline_pipeline(snapshot: &Path, target: Target, config: Config) -> anyhow::
         diagnoser: diagnoser(&config)?,
         target,
         dry_run: None,
+        strategies: None,
         config,
     })
 }

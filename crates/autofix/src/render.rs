@@ -319,3 +319,63 @@ pub fn eval_summary(report: &autofix_eval::EvalReport) -> String {
     }
     out
 }
+
+/// The report of `autofix validate`: one line per violation and per unreadable file, then the
+/// summary.
+pub fn validation(report: &crate::validate::Report) -> String {
+    let style = Style::detect();
+    let mut out = String::new();
+    for file in &report.files {
+        if let Some(error) = &file.error {
+            let _ = writeln!(
+                out,
+                "{}  {}  {error}",
+                file.path,
+                style.paint("1;31", "yaml")
+            );
+        }
+        for object in &file.objects {
+            for v in &object.violations {
+                let at = v
+                    .path
+                    .as_deref()
+                    .map(|p| format!("{p}: "))
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "{}:{} {}  {}  {at}{}",
+                    file.path,
+                    object.location(),
+                    object.title(),
+                    style.paint("1;31", &v.rule),
+                    v.message
+                );
+            }
+        }
+    }
+    for chart in &report.charts_skipped {
+        let _ = writeln!(out, "{chart}  skipped: a Helm chart (render it first)");
+    }
+    let s = &report.summary;
+    let verdict = if s.failed + s.unreadable == 0 {
+        style.paint("1;32", "PASS")
+    } else {
+        style.paint("1;31", "FAIL")
+    };
+    let unreadable = if s.unreadable > 0 {
+        format!(", {} unreadable files", s.unreadable)
+    } else {
+        String::new()
+    };
+    let _ = writeln!(
+        out,
+        "{verdict}  {} files, {} objects: {} passed, {} failed, {} skipped{unreadable} in {:.3} s",
+        s.files,
+        s.objects,
+        s.passed,
+        s.failed,
+        s.skipped,
+        s.elapsed_ms / 1000.0
+    );
+    out
+}
