@@ -26,6 +26,9 @@ pub const GOAL_ALERTS_PER_SEC: f64 = 20_000.0;
 /// Goal of the issue: resident memory of an idle server, MiB.
 pub const GOAL_IDLE_RSS_MIB: f64 = 25.0;
 
+/// The server's count of SQLite transactions that recorded deliveries.
+const COMMITS: &str = "autofix_store_group_commits_total";
+
 /// How the load is made.
 #[derive(Debug, Clone)]
 pub struct IntakeOptions {
@@ -94,6 +97,8 @@ pub struct IntakeReport {
     pub errors: BTreeMap<String, u64>,
     /// Pipeline runs the worker made during the load (each one claim and one park).
     pub worker_runs: f64,
+    /// SQLite transactions that recorded the deliveries (group commit; 0 on PostgreSQL).
+    pub commits: f64,
     /// The server's memory after start, before any load.
     pub idle: Memory,
     /// The server's memory after the load (`hwm_mib` is the peak).
@@ -140,6 +145,7 @@ impl IntakeReport {
             .row("latency max (ms)", n1(self.latency.max_ms))
             .row("errors", self.errors_line())
             .row("worker runs during load", self.worker_runs)
+            .row("store commits", self.commits_line())
             .goal(
                 "server RSS idle (MiB)",
                 n1(self.idle.rss_mib),
@@ -159,6 +165,18 @@ impl IntakeReport {
             "sqlite" => "SQLite, WAL, synchronous = FULL (autofix serve, own process)".into(),
             other => format!("{other} (autofix serve, own process)"),
         }
+    }
+
+    fn commits_line(&self) -> String {
+        if self.commits == 0.0 {
+            return "one per delivery (no group commit on this backend)".into();
+        }
+        let delivered = self.deliveries_ok as f64 + self.errors.values().sum::<u64>() as f64;
+        format!(
+            "{} ({:.1} deliveries per commit)",
+            self.commits,
+            delivered / self.commits
+        )
     }
 
     fn errors_line(&self) -> String {
@@ -203,6 +221,7 @@ pub async fn run(options: &IntakeOptions) -> Result<IntakeReport, BenchError> {
     .await?;
     let idle = server.memory();
     let runs_before = server.metric("autofix_runs_total").await?;
+    let commits_before = server.metric(COMMITS).await?;
 
     let url: Arc<str> = format!("{}/webhooks/alertmanager", server.base).into();
     let next_id = Arc::new(AtomicU64::new(0));
@@ -241,6 +260,7 @@ pub async fn run(options: &IntakeOptions) -> Result<IntakeReport, BenchError> {
     server.check_running()?;
     let loaded = server.memory();
     let worker_runs = server.metric("autofix_runs_total").await? - runs_before;
+    let commits = server.metric(COMMITS).await? - commits_before;
     Ok(IntakeReport {
         machine,
         backend: if options.database_url.is_some() {
@@ -262,6 +282,7 @@ pub async fn run(options: &IntakeOptions) -> Result<IntakeReport, BenchError> {
         latency: Percentiles::of(&mut total.latencies),
         errors: total.errors,
         worker_runs,
+        commits,
         idle,
         loaded,
         server_pid: server.pid(),

@@ -1,7 +1,7 @@
 //! Prometheus metrics of the service, served as text by `GET /metrics`.
 
 use crate::runner::Runner;
-use autofix_store::IncidentState;
+use autofix_store::{GroupCommitStats, IncidentState};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -43,6 +43,8 @@ pub struct Metrics {
     stage_seconds: Family<Label, Histogram, HistogramMaker>,
     queue_depth: Gauge,
     incidents: Family<Label, Gauge>,
+    store_commits: Counter,
+    store_committed_deliveries: Counter,
     tracking_runs: Family<Label, Counter>,
     traces: Family<Label, Counter>,
     llm_requests: Family<Label, Counter>,
@@ -167,6 +169,18 @@ impl Metrics {
             "Incidents in the store by state",
             incidents.clone(),
         );
+        let store_commits = Counter::default();
+        registry.register(
+            "store_group_commits",
+            "SQLite transactions that recorded deliveries (group commit)",
+            store_commits.clone(),
+        );
+        let store_committed_deliveries = Counter::default();
+        registry.register(
+            "store_group_committed_deliveries",
+            "Deliveries those transactions carried; divided by the commits, the mean group size",
+            store_committed_deliveries.clone(),
+        );
         let tracking_runs = Family::<Label, Counter>::default();
         registry.register(
             "tracking_runs",
@@ -238,6 +252,8 @@ impl Metrics {
             stage_seconds,
             queue_depth,
             incidents,
+            store_commits,
+            store_committed_deliveries,
             tracking_runs,
             traces,
             llm_requests,
@@ -364,6 +380,16 @@ impl Metrics {
                 .get_or_create(&[("state", state.as_str())])
                 .set(i64::try_from(*n).unwrap_or(i64::MAX));
         }
+    }
+
+    /// Sets the group-commit counters from the store's own counts.
+    pub fn set_group_commit(&self, stats: GroupCommitStats) {
+        self.store_commits
+            .inner()
+            .store(stats.commits, Ordering::Relaxed);
+        self.store_committed_deliveries
+            .inner()
+            .store(stats.deliveries, Ordering::Relaxed);
     }
 
     /// The metrics in the OpenMetrics text format.

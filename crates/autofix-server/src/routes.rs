@@ -167,6 +167,9 @@ async fn metrics(State(state): State<AppState>) -> Response {
         (Ok(depth), Ok(by_state)) => state.metrics.set_queue(depth, &by_state),
         (Err(e), _) | (_, Err(e)) => tracing::warn!(error = %e, "cannot read queue gauges"),
     }
+    if let Some(stats) = state.store.group_commit_stats() {
+        state.metrics.set_group_commit(stats);
+    }
     (
         [(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)],
         state.metrics.render(),

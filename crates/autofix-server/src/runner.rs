@@ -108,7 +108,7 @@ impl Runner for PipelineRunner {
         // The run is logged in the background: tracking never holds a worker up.
         let (result, _logging) = run_and_track(&self.pipeline, &self.tracker, incident).await;
         let report = result.map_err(|e| RunError {
-            message: e.to_string(),
+            message: with_causes(&e),
             retryable: !e.is_bad_input(),
         })?;
         let published = if report.pr.is_some() {
@@ -142,4 +142,21 @@ impl Runner for PipelineRunner {
         };
         Some(mark_outcome(client, &self.pipeline.config.tracking.experiment, &mark).await)
     }
+}
+
+/// An error followed by its causes, `error: cause: cause`, leaving out a cause its parent
+/// already shows: the incident's `last_error` then says why, not just what (`cannot fetch from
+/// URL: failed to connect to ...: Connection refused`).
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let message = cause.to_string();
+        if !text.contains(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        source = cause.source();
+    }
+    text
 }

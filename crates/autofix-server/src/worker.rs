@@ -123,7 +123,13 @@ async fn run_one(
             return;
         }
         () = deadline => {
+            // A git operation in flight runs on in the blocking pool, unwaited for when the
+            // `autofix` binary exits; the next run starts again from a fresh fetch.
             run.abort();
+            tracing::warn!(
+                grace = ?ctx.grace,
+                "shutting down: run interrupted after the grace period; giving it back to the queue"
+            );
             match ctx.store.release(&claim).await {
                 Ok(()) => ctx.metrics.run(RunOutcome::Released, started.elapsed()),
                 Err(e) => tracing::warn!(error = %e, "cannot release the lease; it will expire"),

@@ -16,6 +16,7 @@
 //! resolved, recurred), this file (the store, listing, health).
 
 mod backend;
+mod group;
 mod intake;
 mod model;
 mod outcomes;
@@ -23,12 +24,14 @@ mod queue;
 
 pub use autofix_calibrate::Outcome;
 pub use backend::Backend;
+pub use group::GroupCommitStats;
 pub use model::{
     Claim, ClaimedIncident, DeliveryOutcome, FailOutcome, IncidentId, IncidentRecord,
     IncidentState, RetryPolicy,
 };
 pub use outcomes::{Fix, NewOutcome, OutcomeRecord};
 
+use group::GroupCommit;
 use sqlx::AnyPool;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -88,6 +91,13 @@ pub enum StoreError {
         /// The configured limit.
         limit: u64,
     },
+    /// The group commit that held this delivery failed as a whole; nothing of it was kept.
+    #[error("database error, the delivery was not recorded: {0}")]
+    GroupCommit(String),
+    /// The task that commits deliveries stopped before answering: the delivery is not
+    /// acknowledged, so its sender delivers it again.
+    #[error("the store's writer stopped before answering; the delivery is not acknowledged")]
+    WriterGone,
     /// The claim is stale: the lease expired and another worker claimed the incident.
     #[error("incident {0} is no longer held by this claim (its lease expired and was taken over)")]
     LeaseLost(IncidentId),
@@ -117,6 +127,8 @@ pub struct Store {
     reader: AnyPool,
     retry: RetryPolicy,
     recurrence_window: Duration,
+    /// SQLite's group commit of deliveries; `None` on PostgreSQL, whose replicas write at once.
+    group: Option<GroupCommit>,
 }
 
 impl Store {
@@ -127,12 +139,14 @@ impl Store {
     /// database must exist (replicas starting together migrate one at a time).
     pub async fn open(url: &str) -> Result<Store, StoreError> {
         let (backend, writer, reader) = backend::open(url).await?;
+        let group = (backend == Backend::Sqlite).then(|| GroupCommit::start(writer.clone()));
         Ok(Store {
             backend,
             writer,
             reader,
             retry: RetryPolicy::default(),
             recurrence_window: RECURRENCE_WINDOW,
+            group,
         })
     }
 
@@ -164,6 +178,12 @@ impl Store {
     /// The retry policy in use.
     pub fn retry_policy(&self) -> RetryPolicy {
         self.retry
+    }
+
+    /// How deliveries were grouped into commits so far; `None` on PostgreSQL, where each
+    /// delivery commits on its own.
+    pub fn group_commit_stats(&self) -> Option<GroupCommitStats> {
+        self.group.as_ref().map(GroupCommit::stats)
     }
 
     /// Checks that the database answers.

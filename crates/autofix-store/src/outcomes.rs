@@ -6,7 +6,8 @@ use crate::{IncidentId, Store, StoreError, millis, now_ms};
 use autofix_calibrate::Outcome;
 use serde::Serialize;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{AnyConnection, Row};
+use std::time::Duration;
 
 /// A query for fixes, read from the fix columns of incidents' last runs, with the given `WHERE`
 /// clause (a literal, so the SQL stays static).
@@ -171,13 +172,13 @@ impl Store {
 /// fires within the recurrence window of the merge, else `resolved` when every alert has
 /// resolved. Nothing once the fix was reverted; each outcome once per pull request.
 pub(crate) async fn follow_merge(
-    tx: &mut Transaction<'static, Any>,
-    store: &Store,
+    conn: &mut AnyConnection,
+    recurrence_window: Duration,
     incident_id: IncidentId,
     fired: bool,
     now: i64,
 ) -> Result<Option<OutcomeRecord>, StoreError> {
-    let Some((pr, merged_at)) = latest_merge(tx, incident_id).await? else {
+    let Some((pr, merged_at)) = latest_merge(conn, incident_id).await? else {
         return Ok(None);
     };
     let reverted: i64 = sqlx::query_scalar(
@@ -186,20 +187,20 @@ pub(crate) async fn follow_merge(
     )
     .bind(incident_id)
     .bind(i64::try_from(pr).unwrap_or(i64::MAX))
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut *conn)
     .await?;
     if reverted > 0 {
         return Ok(None);
     }
     let outcome = if fired {
-        if now.saturating_sub(merged_at) > millis(store.recurrence_window) {
+        if now.saturating_sub(merged_at) > millis(recurrence_window) {
             return Ok(None);
         }
         Outcome::Recurred
     } else {
         let resolved: i64 = sqlx::query_scalar("SELECT resolved FROM incidents WHERE id = $1")
             .bind(incident_id)
-            .fetch_one(&mut **tx)
+            .fetch_one(&mut *conn)
             .await?;
         if resolved == 0 {
             return Ok(None);
@@ -208,19 +209,19 @@ pub(crate) async fn follow_merge(
     };
     let Some(row) = sqlx::query(fixes_where!("id = $1"))
         .bind(incident_id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *conn)
         .await?
     else {
         return Ok(None);
     };
     let fix = fix_from_row(&row)?;
     let delivery = format!("alertmanager:{now}");
-    insert(tx, &fix, outcome, pr, None, &delivery, now).await
+    insert(conn, &fix, outcome, pr, None, &delivery, now).await
 }
 
 /// The pull request and time of the incident's latest `merged` outcome.
 async fn latest_merge(
-    tx: &mut Transaction<'static, Any>,
+    conn: &mut AnyConnection,
     incident_id: IncidentId,
 ) -> Result<Option<(u64, i64)>, StoreError> {
     let row: Option<(i64, i64)> = sqlx::query_as(
@@ -228,14 +229,14 @@ async fn latest_merge(
          ORDER BY id DESC LIMIT 1",
     )
     .bind(incident_id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *conn)
     .await?;
     Ok(row.map(|(pr, at)| (u64::try_from(pr).unwrap_or(0), at)))
 }
 
 /// Inserts an outcome unless this outcome of this pull request is already recorded.
 async fn insert(
-    tx: &mut Transaction<'static, Any>,
+    conn: &mut AnyConnection,
     fix: &Fix,
     outcome: Outcome,
     pr_number: u64,
@@ -261,7 +262,7 @@ async fn insert(
     .bind(now)
     .bind(fix.source.as_deref())
     .bind(fix.category.as_deref())
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *conn)
     .await?;
     row.as_ref().map(outcome_from_row).transpose()
 }

@@ -211,12 +211,15 @@ impl Store {
         Ok(outcome)
     }
 
-    /// Gives a run back unfinished (shutdown): queued again at once, the attempt not counted.
+    /// Gives a run back unfinished (shutdown): queued again at once, the attempt not counted,
+    /// `last_error` saying it was interrupted.
     pub async fn release(&self, claim: &Claim) -> Result<(), StoreError> {
         let now = now_ms();
         let done = sqlx::query(
             "UPDATE incidents SET state = 'queued', lease_owner = NULL, lease_until = NULL,
                     attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,
+                    last_error = 'interrupted: the service shut down before the run finished; \
+                                  queued again',
                     next_attempt_at = $1, updated_at = $2
              WHERE id = $3 AND run_token = $4 AND state = 'running'",
         )

@@ -439,6 +439,7 @@ async fn release_requeues_without_counting_the_attempt(db: Db) {
         (incident.state, incident.attempts),
         (IncidentState::Queued, 0)
     );
+    assert!(incident.last_error.unwrap().starts_with("interrupted"));
     assert_eq!(store.next_work_in().await.unwrap(), Some(Duration::ZERO));
     store.ping().await.unwrap();
 }
@@ -648,4 +649,99 @@ async fn an_sqlite_database_from_schema_2_keeps_its_fixes_after_the_upgrade() {
     assert_eq!(fix.branch, "autofix/shop-cart-3f9a1c2b");
     assert_eq!((fix.pr_number, fix.risk_score), (Some(7), Some(0.5)));
     assert_eq!(store.fix_by_commit("0123456").await.unwrap(), Some(fix));
+}
+
+/// The `n`th five-character pod suffix, in the alphabet Kubernetes draws them from.
+fn pod_suffix(mut n: usize) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    (0..5)
+        .map(|_| {
+            let c = ALPHABET[n % ALPHABET.len()] as char;
+            n /= ALPHABET.len();
+            c
+        })
+        .collect()
+}
+
+/// Deliveries for `apps` workloads, `pods` alerts each, one alert per delivery, all at once.
+async fn deliver_at_once(
+    store: &Store,
+    apps: usize,
+    pods: usize,
+    max_queued: Option<u64>,
+) -> Vec<Result<autofix_store::DeliveryOutcome, StoreError>> {
+    let mut tasks = Vec::new();
+    for app in 0..apps {
+        for pod in 0..pods {
+            let store = store.clone();
+            let delivery = payload(vec![crashloop(
+                &format!("app{app}-6868cd956-{}", pod_suffix(pod)),
+                AlertStatus::Firing,
+            )]);
+            tasks.push(tokio::spawn(async move {
+                store.record_delivery(&delivery, max_queued).await
+            }));
+        }
+    }
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.unwrap());
+    }
+    answers
+}
+
+/// SQLite's writer groups deliveries that wait together into one transaction (one fsync), and
+/// every delivery still gets its own answer and rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_deliveries_arriving_together_share_commits() {
+    let db = Db::sqlite();
+    let store = db.open().await;
+    assert_eq!(
+        store.group_commit_stats(),
+        Some(autofix_store::GroupCommitStats::default())
+    );
+    let answers = deliver_at_once(&store, 10, 20, None).await;
+    let queued: u64 = answers
+        .into_iter()
+        .map(|a| a.expect("every delivery is recorded").incidents_queued)
+        .sum();
+    assert_eq!(queued, 10);
+    let stats = store.group_commit_stats().unwrap();
+    assert_eq!(stats.deliveries, 200);
+    assert!(
+        stats.commits < 100,
+        "200 deliveries at once took {} commits",
+        stats.commits
+    );
+    let incidents = store.list_incidents().await.unwrap();
+    assert_eq!(incidents.len(), 10);
+    assert!(incidents.iter().all(|i| i.alerts_firing == 20));
+    // A store opened again on the file sees every row: the answers came after the commit.
+    drop(store);
+    let reopened = db.open().await;
+    assert_eq!(reopened.list_incidents().await.unwrap().len(), 10);
+}
+
+/// A delivery refused inside a group (queue full) is rolled back alone: exactly the limit gets
+/// in, and the refused alerts count as new once there is room. (On PostgreSQL concurrent
+/// replicas each check the limit in their own transaction, so there it is approximate.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_full_queue_refuses_exactly_the_deliveries_over_the_limit() {
+    let db = Db::sqlite();
+    let store = db.open().await;
+    let answers = deliver_at_once(&store, 20, 1, Some(5)).await;
+    let accepted = answers.iter().filter(|a| a.is_ok()).count();
+    let refused = answers
+        .iter()
+        .filter(|a| matches!(a, Err(StoreError::QueueFull { limit: 5, .. })))
+        .count();
+    assert_eq!((accepted, refused), (5, 15), "{answers:?}");
+    assert_eq!(store.list_incidents().await.unwrap().len(), 5);
+    let again = deliver_at_once(&store, 20, 1, None).await;
+    let (new, duplicates) = again.into_iter().fold((0, 0), |(n, d), a| {
+        let a = a.unwrap();
+        (n + a.new_alerts, d + a.duplicates)
+    });
+    assert_eq!((new, duplicates), (15, 5));
+    assert_eq!(store.queue_depth().await.unwrap(), 20);
 }

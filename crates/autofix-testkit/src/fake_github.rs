@@ -256,7 +256,7 @@ impl FakeGithub {
     /// When `token` is given or an app is added, requests must carry that token (`Authorization:
     /// Bearer` or `token`) or an installation token, or get 401.
     pub async fn start(token: Option<&str>) -> Result<FakeGithub, TestkitError> {
-        let (listener, url) = crate::bind_loopback().await?;
+        let (listener, url) = crate::bind_loopback(0).await?;
         let world = Shared::new(Mutex::new(World {
             base_url: url.clone(),
             token: token.map(str::to_string),

@@ -51,7 +51,7 @@ impl FakeKube {
         let requests = RequestLog::default();
         let dry_runs = DryRunScript::default();
         let app = api::app(Arc::new(world), dry_runs.clone(), requests.clone());
-        let (listener, url) = crate::bind_loopback().await?;
+        let (listener, url) = crate::bind_loopback(0).await?;
         let server = crate::spawn_server(listener, app);
         Ok(FakeKube {
             url,

@@ -94,7 +94,7 @@ impl FakeOpenAi {
             default: Reply::error(500, None, "the fake's script is empty"),
             requests: Vec::new(),
         }));
-        let (listener, url) = crate::bind_loopback().await?;
+        let (listener, url) = crate::bind_loopback(0).await?;
         let app = app(world.clone());
         let server = crate::spawn_server(listener, app);
         Ok(FakeOpenAi { url, world, server })

@@ -43,7 +43,18 @@ impl GitHttpServer {
     /// request must carry `username` and `token` as basic auth, else it gets 401; authenticated
     /// requests may also push.
     pub async fn start(root: &Path, username: &str, token: &str) -> Result<Self, TestkitError> {
-        let (listener, url) = crate::bind_loopback().await?;
+        GitHttpServer::start_on_port(0, root, username, token).await
+    }
+
+    /// Like [`GitHttpServer::start`], on loopback `port`: a test can hand out the URL of a
+    /// remote that is unreachable at first and bring it up later.
+    pub async fn start_on_port(
+        port: u16,
+        root: &Path,
+        username: &str,
+        token: &str,
+    ) -> Result<Self, TestkitError> {
+        let (listener, url) = crate::bind_loopback(port).await?;
         let shared = Arc::new(Shared {
             root: root.to_path_buf(),
             username: username.to_string(),

@@ -83,15 +83,15 @@ pub enum TestkitError {
     },
 }
 
-/// A listener on a free loopback port and its base URL (`http://127.0.0.1:PORT`), for a fake
-/// server that may need its own URL before it starts serving.
-async fn bind_loopback() -> Result<(tokio::net::TcpListener, String), TestkitError> {
-    let addr = "127.0.0.1:0";
+/// A listener on loopback `port` (0: a free one) and its base URL (`http://127.0.0.1:PORT`), for
+/// a fake server that may need its own URL before it starts serving.
+async fn bind_loopback(port: u16) -> Result<(tokio::net::TcpListener, String), TestkitError> {
+    let addr = format!("127.0.0.1:{port}");
     let io_error = |source| TestkitError::Io {
-        path: addr.into(),
+        path: addr.clone().into(),
         source,
     };
-    let listener = tokio::net::TcpListener::bind(addr)
+    let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .map_err(io_error)?;
     let url = format!("http://{}", listener.local_addr().map_err(io_error)?);

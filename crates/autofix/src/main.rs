@@ -29,6 +29,7 @@ use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// kube-autofix: Kubernetes alerts in, reviewed GitOps pull requests out.
 #[derive(Debug, Parser)]
@@ -281,6 +282,9 @@ fn describe(error: &anyhow::Error) -> String {
 
 impl std::error::Error for BadInput {}
 
+/// How long the exit waits for blocking tasks still running before leaving them behind.
+const BLOCKING_EXIT_WAIT: Duration = Duration::from_secs(1);
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -297,7 +301,13 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(try_main(opts)) {
+    let result = runtime.block_on(try_main(opts));
+    // Dropping the runtime would wait for every blocking task to end, and one still running now
+    // belongs to a run `autofix serve` gave back to the queue at shutdown (a git fetch or push
+    // held up by the remote): waiting for it would keep the process from exiting. Whatever it
+    // was doing, the next run starts again from a fresh fetch.
+    runtime.shutdown_timeout(BLOCKING_EXIT_WAIT);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => match e.downcast_ref::<BadInput>() {
             Some(bad) => {

@@ -68,6 +68,12 @@ fn intake_reports_rates_latency_errors_and_server_memory() {
     );
     assert_eq!(report["backend"], "sqlite");
     assert!(report["deliveries_ok"].as_u64().unwrap() > 0, "{report:#}");
+    // Group commit: every delivery went through the writer, never more commits than deliveries.
+    let commits = report["commits"].as_f64().unwrap();
+    assert!(
+        commits >= 1.0 && commits <= report["deliveries_ok"].as_f64().unwrap(),
+        "{report:#}"
+    );
     assert_eq!(report["errors"], serde_json::json!({}), "{report:#}");
     assert!(
         report["idle"]["rss_mib"].as_f64().unwrap() > 0.0,

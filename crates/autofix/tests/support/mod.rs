@@ -137,6 +137,22 @@ impl Proc {
         }
     }
 
+    /// Sends SIGTERM (a pod being stopped), then waits at most `timeout` for the process to
+    /// exit; answers its exit status, panicking (with the log) when it is still running.
+    pub fn terminate(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -TERM {} failed", self.id());
+        let child = self.child.as_mut().expect("the process was started");
+        let exited = wait_until(&format!("{} to exit", self.name), timeout, || {
+            child.try_wait().expect("wait for the child")
+        });
+        self.child = None;
+        exited
+    }
+
     /// `kill -9` and reap: the process gets no chance to clean up.
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
