@@ -11,6 +11,7 @@
 pub mod alert;
 pub mod category;
 pub mod diagnosis;
+pub mod error;
 pub mod evidence;
 pub mod hint;
 pub mod incident;

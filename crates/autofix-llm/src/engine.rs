@@ -17,6 +17,7 @@ use async_openai::types::chat::{
     ChatCompletionRequestUserMessageContent, CreateChatCompletionRequest, ResponseFormat,
     ResponseFormatJsonSchema,
 };
+use autofix_core::error::with_causes;
 use autofix_core::{Action, Alternative, Attempt, Diagnosis, Evidence, Finding, Remediation};
 use secrecy::{ExposeSecret, SecretString};
 use std::fmt::Write;
@@ -401,20 +402,6 @@ fn exhausted(rules: &Diagnosis, model: &str, attempts: Vec<Attempt>) -> Diagnosi
         attempts,
         ..rules.clone()
     }
-}
-
-/// An error with its causes (reqwest hides "operation timed out" in its source chain).
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(e) = cause {
-        let more = e.to_string();
-        if !text.contains(&more) {
-            text = format!("{text}: {more}");
-        }
-        cause = e.source();
-    }
-    text
 }
 
 /// An error message cut to one readable line of at most 300 characters.

@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use autofix_core::Incident;
+use autofix_core::error::with_causes;
 use autofix_pipeline::{LearnedStrategies, Pipeline};
 use autofix_store::OutcomeRecord;
 use autofix_tracking::outcome::{Marked, OutcomeMark, mark_outcome};
@@ -142,21 +143,4 @@ impl Runner for PipelineRunner {
         };
         Some(mark_outcome(client, &self.pipeline.config.tracking.experiment, &mark).await)
     }
-}
-
-/// An error followed by its causes, `error: cause: cause`, leaving out a cause its parent
-/// already shows: the incident's `last_error` then says why, not just what (`cannot fetch from
-/// URL: failed to connect to ...: Connection refused`).
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let message = cause.to_string();
-        if !text.contains(&message) {
-            text.push_str(": ");
-            text.push_str(&message);
-        }
-        source = cause.source();
-    }
-    text
 }

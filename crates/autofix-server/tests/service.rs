@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use autofix_core::Incident;
 use autofix_server::{Auth, Published, RunError, RunOutput, Runner, ServerConfig, Service};
 use autofix_store::{IncidentState, Store};
+use autofix_testkit::pod_suffix;
 use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::path::Path;
@@ -209,18 +210,6 @@ impl Harness {
 
 fn all_in(state: &'static str) -> impl Fn(&[Value]) -> bool {
     move |incidents| !incidents.is_empty() && incidents.iter().all(|i| i["state"] == state)
-}
-
-/// The random-looking 5-character suffix of pod `n`, in the alphabet Kubernetes uses.
-fn pod_suffix(mut n: usize) -> String {
-    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    (0..5)
-        .map(|_| {
-            let c = ALPHABET[n % ALPHABET.len()] as char;
-            n /= ALPHABET.len();
-            c
-        })
-        .collect()
 }
 
 /// A KubePodCrashLooping notification for pods of Deployment `cart`, plus fields a newer

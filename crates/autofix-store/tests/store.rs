@@ -6,6 +6,7 @@ use autofix_core::alert::{Alert, AlertStatus, WebhookPayload};
 use autofix_store::{
     FailOutcome, IncidentRecord, IncidentState, NewOutcome, Outcome, RetryPolicy, Store, StoreError,
 };
+use autofix_testkit::pod_suffix;
 use std::collections::BTreeSet;
 use std::time::Duration;
 use tempfile::TempDir;
@@ -649,18 +650,6 @@ async fn an_sqlite_database_from_schema_2_keeps_its_fixes_after_the_upgrade() {
     assert_eq!(fix.branch, "autofix/shop-cart-3f9a1c2b");
     assert_eq!((fix.pr_number, fix.risk_score), (Some(7), Some(0.5)));
     assert_eq!(store.fix_by_commit("0123456").await.unwrap(), Some(fix));
-}
-
-/// The `n`th five-character pod suffix, in the alphabet Kubernetes draws them from.
-fn pod_suffix(mut n: usize) -> String {
-    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    (0..5)
-        .map(|_| {
-            let c = ALPHABET[n % ALPHABET.len()] as char;
-            n /= ALPHABET.len();
-            c
-        })
-        .collect()
 }
 
 /// Deliveries for `apps` workloads, `pods` alerts each, one alert per delivery, all at once.

@@ -34,6 +34,7 @@ mod fake_kube;
 mod fake_openai;
 mod git_http;
 mod github_webhook;
+mod names;
 mod postgres;
 mod scenarios;
 
@@ -46,6 +47,7 @@ pub use fake_kube::{FakeKube, RecordedRequest};
 pub use fake_openai::{FakeOpenAi, OpenAiRequest, Reply};
 pub use git_http::GitHttpServer;
 pub use github_webhook::{Delivery, GithubWebhook, Signature, sign};
+pub use names::pod_suffix;
 pub use postgres::{POSTGRES_ENV, fresh_postgres_database};
 pub use scenarios::{LONG_TAIL_SCENARIO, copy_dir, git_repo_from, long_tail_patch, scenario_dirs};
 
