@@ -1,4 +1,4 @@
-//! GitHub webhook deliveries, as `POST /webhook/github` handles them: the signature check, the
+//! GitHub webhook deliveries, as `POST /webhooks/github` handles them: the signature check, the
 //! event parsing ([`GithubEvent::parse`]) and, for pushes, the revert detection on every commit
 //! message. Nothing may panic.
 //!

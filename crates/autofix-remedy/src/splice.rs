@@ -547,12 +547,24 @@ impl<'a> Editor<'a> {
     }
 
     /// The column of the `-` in front of a block list item.
+    ///
+    /// The dash need not be on the item's line, nor right before it: a block scalar starts at
+    /// its content (or, when empty, at the next line), below its `|` or `>` header (`-  |`), and
+    /// `-` may end its line (before a comment, or an item on the next lines). Only blanks,
+    /// comments and such a header can lie between the dash and the item, so the dash is the last
+    /// free-standing `-` outside comments before the item (the `-` of `|-` is not).
     fn dash_col(&self, item: &Node) -> usize {
-        let line_start = self.text[..item.start].rfind('\n').map_or(0, |i| i + 1);
-        let before = &self.text[line_start..item.start];
-        match before.rfind('-') {
-            Some(i) => before[..i].chars().count(),
-            None => item.col.saturating_sub(2),
+        let mut end = item.start;
+        loop {
+            let line_start = self.text[..end].rfind('\n').map_or(0, |i| i + 1);
+            let code = uncommented(&self.text[line_start..end]);
+            if let Some(i) = lone_dash(code) {
+                return code[..i].chars().count();
+            }
+            if line_start == 0 {
+                return item.col.saturating_sub(2);
+            }
+            end = line_start - 1;
         }
     }
 
@@ -593,6 +605,26 @@ impl<'a> Editor<'a> {
             indented_sequences: indented.unwrap_or(true),
         }
     }
+}
+
+/// `line` up to its comment: a `#` at its start or after a blank.
+fn uncommented(line: &str) -> &str {
+    let bytes = line.as_bytes();
+    let end = (0..bytes.len())
+        .find(|&i| bytes[i] == b'#' && (i == 0 || bytes[i - 1].is_ascii_whitespace()))
+        .unwrap_or(bytes.len());
+    &line[..end]
+}
+
+/// The byte offset of the last `-` of `code` with a blank (or nothing) on both sides, as a list
+/// item's dash has.
+fn lone_dash(code: &str) -> Option<usize> {
+    let bytes = code.as_bytes();
+    (0..bytes.len()).rev().find(|&i| {
+        bytes[i] == b'-'
+            && (i == 0 || bytes[i - 1].is_ascii_whitespace())
+            && bytes.get(i + 1).is_none_or(u8::is_ascii_whitespace)
+    })
 }
 
 /// How a block scalar treats its final line breaks.

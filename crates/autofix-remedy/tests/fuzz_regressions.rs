@@ -47,3 +47,71 @@ fn empty_list_items_get_a_space_after_the_dash() {
     assert_eq!(edited, "y/:\n- \":\"\n");
     assert_eq!(parse_documents(&edited).unwrap()[0], json!({"y/": [":"]}));
 }
+
+/// `[name=...]`: a new item of the list at `list`, named `name`, with `key` set to `value`.
+fn new_item(list: &str, name: &str, key: &str) -> FieldPath {
+    FieldPath(vec![
+        Segment::Key(list.into()),
+        Segment::Select {
+            key: "name".into(),
+            value: name.into(),
+        },
+        Segment::Key(key.into()),
+    ])
+}
+
+/// A new named item after a list item holding a block scalar (`- |`) was indented by the
+/// column of the scalar's first character minus two, not at the dash: a block scalar starts
+/// below its header (here, empty, at the next line), so the dash was not on its line.
+#[test]
+fn new_items_after_a_block_scalar_line_up_with_the_dashes() {
+    let text = std::str::from_utf8(b"h\n---\ne:\n - |\ni:").unwrap();
+    let (edited, _) = set_field(text, 1, &new_item("e", "", ""), &json!("512Mi")).unwrap();
+    assert_eq!(
+        edited,
+        "h\n---\ne:\n - |\n - name: \"\"\n   \"\": 512Mi\ni:"
+    );
+    let docs = parse_documents(&edited).unwrap();
+    assert_eq!(
+        docs[1],
+        json!({"e": ["", {"name": "", "": "512Mi"}], "i": null})
+    );
+}
+
+/// The same with the dash away from the item's first character: extra blanks before a block
+/// scalar header (`-  |`, the input the fuzzer first found) or a mapping, a header on its own
+/// line or after a comment, a mapping or list starting on the line below a bare `-`. The new
+/// item goes at the dash column, and everything reads back.
+#[test]
+fn new_items_line_up_with_dashes_far_from_the_first_item() {
+    let lists = [
+        "a:\n  -  |\n     set -x\n",
+        "a:\n  -   >\n      folded\n",
+        "a:\n  -  |+\n     kept\n\n",
+        "a:\n  -  >-\n     - not an item\n",
+        "a:\n  -  |\n     x\n  - y\n",
+        "a:\n  -  # c\n    |\n     x\n",
+        "a:\n  - |-\n    x\n",
+        "a:\n  -   k: v\n      j: w\n",
+        "a:\n  -\n      k: v\n",
+        "a:\n  -   # c\n      k: v\n",
+        "a:\n  -\n      - x\n",
+        "a:\n-  |\n   x\n",
+    ];
+    for text in lists {
+        let (edited, _) = set_field(text, 0, &new_item("a", "cache", "k"), &json!("v")).unwrap();
+        let dash = text.lines().nth(1).unwrap().find('-').unwrap();
+        let added = format!("\n{}- name: cache\n", " ".repeat(dash));
+        assert!(edited.contains(&added), "{text:?} gave\n{edited}");
+        let mut expected = parse_documents(text).unwrap().remove(0);
+        expected["a"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": "cache", "k": "v"}));
+        assert_eq!(
+            parse_documents(&edited).unwrap()[0],
+            expected,
+            "{text:?} gave\n{edited}"
+        );
+    }
+}

@@ -52,7 +52,8 @@ impl WebhookSecret {
 
 /// Decodes lowercase or uppercase hex; `None` for anything else.
 fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    if !hex.len().is_multiple_of(2) {
+    // `from_str_radix` alone would also take a sign (`"+f"` is 15).
+    if !hex.len().is_multiple_of(2) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..hex.len())
@@ -225,6 +226,10 @@ mod tests {
         assert!(!s.verifies(Some(&good.replace("sha256=", "sha1=")), b"Hello, World!"));
         assert!(!s.verifies(Some("sha256=zz"), b"Hello, World!"));
         assert!(!s.verifies(None, b"Hello, World!"));
+        // The same bytes spelled with a sign (`+7` for `07`) are not hex.
+        let signed = good.replacen("07", "+7", 1);
+        assert_ne!(signed, good);
+        assert!(!s.verifies(Some(&signed), b"Hello, World!"));
     }
 
     #[test]
