@@ -3,6 +3,7 @@
 
 use crate::BenchError;
 use crate::machine::{Memory, memory_of};
+use autofix_testkit::{try_copy_dir, try_git_repo_from};
 use include_dir::{Dir, include_dir};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -42,14 +43,14 @@ impl Fixture {
             .map_err(BenchError::io(std::env::temp_dir()))?;
         let copy = temp.path().join("scenario");
         match scenario {
-            Some(dir) => copy_dir(dir, &copy)?,
+            Some(dir) => try_copy_dir(dir, &copy)?,
             None => {
                 std::fs::create_dir_all(&copy).map_err(BenchError::io(&copy))?;
                 SCENARIO.extract(&copy).map_err(BenchError::io(&copy))?;
             }
         }
         let repo = temp.path().join("gitops");
-        work_tree_from(&copy.join("gitops"), &repo)?;
+        try_git_repo_from(&copy.join("gitops"), &repo)?;
         Ok(Fixture {
             temp,
             scenario: copy,
@@ -84,37 +85,6 @@ impl Fixture {
         std::fs::write(&config, text).map_err(BenchError::io(&config))?;
         Ok(config)
     }
-}
-
-/// Copies the folder `from` to `to`, recursively.
-pub fn copy_dir(from: &Path, to: &Path) -> Result<(), BenchError> {
-    std::fs::create_dir_all(to).map_err(BenchError::io(to))?;
-    for entry in std::fs::read_dir(from).map_err(BenchError::io(from))? {
-        let entry = entry.map_err(BenchError::io(from))?;
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), &target).map_err(BenchError::io(entry.path()))?;
-        }
-    }
-    Ok(())
-}
-
-/// The folder `from` as a new git work tree at `to` with one commit on `main`.
-pub fn work_tree_from(from: &Path, to: &Path) -> Result<git2::Repository, BenchError> {
-    copy_dir(from, to)?;
-    let repo =
-        git2::Repository::init_opts(to, git2::RepositoryInitOptions::new().initial_head("main"))?;
-    {
-        let mut index = repo.index()?;
-        index.add_all(["*"], git2::IndexAddOption::DEFAULT, None)?;
-        index.write()?;
-        let tree = repo.find_tree(index.write_tree()?)?;
-        let who = git2::Signature::now("bench", "bench@example.invalid")?;
-        repo.commit(Some("HEAD"), &who, &who, "import", &tree, &[])?;
-    }
-    Ok(repo)
 }
 
 /// A bare clone of the work tree `from` at `to`: a GitOps remote on disk.

@@ -49,15 +49,18 @@ pub use git_http::GitHttpServer;
 pub use github_webhook::{Delivery, GithubWebhook, Signature, sign};
 pub use names::pod_suffix;
 pub use postgres::{POSTGRES_ENV, fresh_postgres_database};
-pub use scenarios::{LONG_TAIL_SCENARIO, copy_dir, git_repo_from, long_tail_patch, scenario_dirs};
+pub use scenarios::{
+    LONG_TAIL_SCENARIO, copy_dir, git_repo_from, long_tail_patch, scenario_dirs, try_copy_dir,
+    try_git_repo_from,
+};
 
 use std::path::PathBuf;
 
 /// Why a fake server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum TestkitError {
-    /// A scenario file or folder could not be read, or the socket could not be bound.
-    #[error("cannot read {path}: {source}")]
+    /// A scenario file or folder could not be read or copied, or the socket could not be bound.
+    #[error("cannot use {path}: {source}")]
     Io {
         /// The file, folder or address.
         path: PathBuf,
@@ -83,6 +86,9 @@ pub enum TestkitError {
         #[source]
         source: reqwest::Error,
     },
+    /// A git repository could not be made.
+    #[error("git: {0}")]
+    Git(#[from] git2::Error),
 }
 
 /// A listener on loopback `port` (0: a free one) and its base URL (`http://127.0.0.1:PORT`), for

@@ -1,5 +1,6 @@
 //! Where the scenario folders are: the repository's own examples and the outside set.
 
+use crate::TestkitError;
 use std::path::{Path, PathBuf};
 
 /// Every scenario folder (one with an `expected.json`), sorted: `examples/scenarios/*`, plus the
@@ -49,37 +50,46 @@ pub fn long_tail_patch() -> serde_json::Value {
 
 /// Copies the folder `from` to `to`, recursively (test support: panics on failure).
 pub fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("mkdir {}: {e}", to.display()));
-    let entries = std::fs::read_dir(from).unwrap_or_else(|e| panic!("{}: {e}", from.display()));
-    for e in entries.flatten() {
-        let target = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &target);
+    try_copy_dir(from, to).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Copies the folder `from` to `to`, recursively.
+pub fn try_copy_dir(from: &Path, to: &Path) -> Result<(), TestkitError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| TestkitError::Io { path, source }
+    };
+    std::fs::create_dir_all(to).map_err(io(to))?;
+    for entry in std::fs::read_dir(from).map_err(io(from))? {
+        let entry = entry.map_err(io(from))?;
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            try_copy_dir(&entry.path(), &target)?;
         } else {
-            std::fs::copy(e.path(), &target)
-                .unwrap_or_else(|err| panic!("copy {}: {err}", e.path().display()));
+            std::fs::copy(entry.path(), &target).map_err(io(&entry.path()))?;
         }
     }
+    Ok(())
 }
 
 /// A scenario's `gitops/` folder (`from`) as a fresh git repository at `to` with one commit on
 /// `main`, as a GitOps repository is before an incident (test support: panics on failure).
 pub fn git_repo_from(from: &Path, to: &Path) -> git2::Repository {
-    copy_dir(from, to);
-    let init = || -> Result<git2::Repository, git2::Error> {
-        let repo = git2::Repository::init_opts(
-            to,
-            git2::RepositoryInitOptions::new().initial_head("main"),
-        )?;
-        {
-            let mut index = repo.index()?;
-            index.add_all(["*"], git2::IndexAddOption::DEFAULT, None)?;
-            index.write()?;
-            let tree = repo.find_tree(index.write_tree()?)?;
-            let who = git2::Signature::now("test", "test@example.com")?;
-            repo.commit(Some("HEAD"), &who, &who, "import", &tree, &[])?;
-        }
-        Ok(repo)
-    };
-    init().unwrap_or_else(|e| panic!("git repo at {}: {e}", to.display()))
+    try_git_repo_from(from, to).unwrap_or_else(|e| panic!("git repo at {}: {e}", to.display()))
+}
+
+/// The folder `from` as a new git work tree at `to`, with one commit on `main`.
+pub fn try_git_repo_from(from: &Path, to: &Path) -> Result<git2::Repository, TestkitError> {
+    try_copy_dir(from, to)?;
+    let repo =
+        git2::Repository::init_opts(to, git2::RepositoryInitOptions::new().initial_head("main"))?;
+    {
+        let mut index = repo.index()?;
+        index.add_all(["*"], git2::IndexAddOption::DEFAULT, None)?;
+        index.write()?;
+        let tree = repo.find_tree(index.write_tree()?)?;
+        let who = git2::Signature::now("test", "test@example.com")?;
+        repo.commit(Some("HEAD"), &who, &who, "import", &tree, &[])?;
+    }
+    Ok(repo)
 }
