@@ -18,7 +18,8 @@
 //! Layout: `base` resolves the base branch and reads from it, `repo_path` validates the paths
 //! callers give, `tree` builds the new tree, `commit` puts the commit on its branch,
 //! `credentials` answers libgit2's credential requests, `remote` keeps the mirror, `push`
-//! publishes a branch, and `error` says what failed. Everything here blocks: async callers use
+//! publishes a branch, `timeouts` bounds how long the remote may stay silent, and `error` says
+//! what failed. Everything here blocks: async callers use
 //! `spawn_blocking`.
 
 mod base;
@@ -28,6 +29,7 @@ mod error;
 mod push;
 mod remote;
 mod repo_path;
+mod timeouts;
 mod tree;
 
 pub use base::{git_dir, read_base_file};
@@ -36,3 +38,4 @@ pub use credentials::Credentials;
 pub use error::GitopsError;
 pub use push::PushOutcome;
 pub use remote::{Mirror, RemoteSpec};
+pub use timeouts::{DEFAULT_NETWORK_TIMEOUT, NETWORK_TIMEOUT_ENV};

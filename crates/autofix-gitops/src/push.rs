@@ -8,6 +8,7 @@
 
 use crate::commit::branch_ref;
 use crate::credentials::{AuthState, callbacks};
+use crate::timeouts::set_network_timeouts;
 use crate::{Author, Credentials, GitopsError, Mirror};
 use git2::{Commit, Error, ErrorCode, Index, Oid, PushOptions, Repository, Signature, Sort};
 use std::cell::RefCell;
@@ -301,6 +302,7 @@ impl Mirror {
         force: bool,
         credentials: &Credentials,
     ) -> Result<Option<String>, GitopsError> {
+        set_network_timeouts();
         let rejections = RefCell::new(Vec::new());
         let auth = AuthState::default();
         let mut callbacks = callbacks(credentials, &auth);

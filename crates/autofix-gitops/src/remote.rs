@@ -3,6 +3,7 @@
 
 use crate::commit::branch_ref;
 use crate::credentials::{AuthState, callbacks, redact_url};
+use crate::timeouts::set_network_timeouts;
 use crate::{Credentials, GitopsError};
 use git2::build::CheckoutBuilder;
 use git2::{AutotagOption, ErrorCode, FetchOptions, FetchPrune, Oid, Repository};
@@ -129,6 +130,7 @@ impl Mirror {
         repo: &Repository,
         credentials: &Credentials,
     ) -> Result<(), GitopsError> {
+        set_network_timeouts();
         let mut remote = repo
             .find_remote(ORIGIN)
             .map_err(|source| self.local_err(source))?;

@@ -6,10 +6,10 @@
 
 use crate::StoreError;
 use serde::Serialize;
-use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{Any, AnyPool, Transaction};
 use sqlx::{Executor, SqlStr};
 use std::str::FromStr;
 use std::time::Duration;
@@ -115,6 +115,48 @@ impl Backend {
 impl std::fmt::Display for Backend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// How soon a write transaction must be on disk once it commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Durability {
+    /// Before the commit returns: the caller acknowledges what it wrote (a webhook's 2xx).
+    Acknowledged,
+    /// With the next acknowledged commit or checkpoint: a worker's claims and results. A
+    /// machine crash (not a killed process) may forget the last of them, which only makes a
+    /// run happen again, and a run is idempotent (same branch, same pull request).
+    Bookkeeping,
+}
+
+/// Begins a write transaction on `writer` that commits as durably as `durability` asks:
+/// SQLite's `synchronous` is set before each transaction (FULL waits for the disk, NORMAL leaves
+/// the WAL to be synced by the next FULL commit or checkpoint), PostgreSQL's `synchronous_commit`
+/// is turned off for bookkeeping.
+pub(crate) async fn begin_write(
+    writer: &AnyPool,
+    backend: Backend,
+    durability: Durability,
+) -> Result<Transaction<'static, Any>, StoreError> {
+    match (backend, durability) {
+        (Backend::Sqlite, durability) => {
+            // SQLite refuses to change it inside a transaction; every writer sets its own.
+            let mut conn = writer.acquire().await?;
+            let level = match durability {
+                Durability::Acknowledged => "PRAGMA synchronous = FULL",
+                Durability::Bookkeeping => "PRAGMA synchronous = NORMAL",
+            };
+            sqlx::query(level).execute(&mut *conn).await?;
+            Ok(Transaction::begin(conn, None).await?)
+        }
+        (Backend::Postgres, Durability::Acknowledged) => Ok(writer.begin().await?),
+        (Backend::Postgres, Durability::Bookkeeping) => {
+            let mut tx = writer.begin().await?;
+            sqlx::query("SET LOCAL synchronous_commit = off")
+                .execute(&mut *tx)
+                .await?;
+            Ok(tx)
+        }
     }
 }
 
@@ -229,6 +271,32 @@ mod tests {
         );
         assert_eq!(Backend::of_url("mysql://db/autofix"), None);
         assert_eq!(Backend::of_url("autofix.db"), None);
+    }
+
+    /// The one writer connection is shared: each transaction sets its own `synchronous`, so an
+    /// acknowledged commit after bookkeeping still waits for the disk.
+    #[tokio::test]
+    async fn each_write_transaction_commits_as_durably_as_it_asks() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let (backend, writer, _reader) = open(&url).await.unwrap();
+        let synchronous = |durability| {
+            let writer = writer.clone();
+            async move {
+                let mut tx = begin_write(&writer, backend, durability).await.unwrap();
+                let level: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                    .fetch_one(&mut *tx)
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+                level
+            }
+        };
+        // SQLite numbers the levels: 1 NORMAL, 2 FULL.
+        assert_eq!(synchronous(Durability::Bookkeeping).await, 1);
+        assert_eq!(synchronous(Durability::Acknowledged).await, 2);
+        assert_eq!(synchronous(Durability::Bookkeeping).await, 1);
+        assert_eq!(synchronous(Durability::Acknowledged).await, 2);
     }
 
     #[test]

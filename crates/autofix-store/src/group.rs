@@ -4,11 +4,11 @@
 //! transaction per delivery therefore caps intake at the disk's fsync rate, however many
 //! webhooks wait. Instead each delivery is handed to one writer task, which takes every
 //! delivery waiting at that moment (up to [`MOST_PER_COMMIT`]), records them in one transaction
-//! with a savepoint each, commits once and only then answers each caller. An answer still means
+//! ([`crate::intake`]), commits once and only then answers each caller. An answer still means
 //! "on disk"; under light load a group is a single delivery and nothing waits.
 
 use crate::intake::{Delivery, record_together};
-use crate::{DeliveryOutcome, StoreError};
+use crate::{Backend, DeliveryOutcome, StoreError};
 use autofix_core::alert::WebhookPayload;
 use serde::Serialize;
 use sqlx::AnyPool;
@@ -104,7 +104,7 @@ async fn write_groups(writer: AnyPool, mut waiting: mpsc::Receiver<Pending>, cou
                 recurrence_window: p.recurrence_window,
             })
             .collect();
-        let outcomes = record_together(&writer, &deliveries).await;
+        let outcomes = record_together(&writer, Backend::Sqlite, &deliveries).await;
         drop(deliveries);
         // A caller that went away (its client hung up) misses an answer, not its delivery.
         match outcomes {

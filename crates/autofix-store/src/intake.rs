@@ -1,13 +1,14 @@
 //! Recording a webhook delivery: dedup, grouping into incidents, queueing new work.
 
+use crate::backend::{Durability, begin_write};
 use crate::outcomes::follow_merge;
-use crate::{DeliveryOutcome, IncidentId, IncidentState, Store, StoreError, now_ms};
+use crate::{Backend, DeliveryOutcome, IncidentId, IncidentState, Store, StoreError, now_ms};
 use autofix_core::alert::{Alert, AlertStatus, WebhookPayload};
 use autofix_core::incident::DEFAULT_CLUSTER;
 use autofix_core::workload_hint;
 use sha2::{Digest, Sha256};
-use sqlx::{Acquire, AnyConnection, AnyPool};
-use std::collections::BTreeSet;
+use sqlx::{AnyConnection, AnyPool, AssertSqlSafe};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 /// Workload kind recorded for incidents of alerts that name a namespace but no workload.
@@ -19,6 +20,10 @@ const IGNORED_REASON: &str =
 
 /// How many times a delivery is recorded before a conflict with another replica is an error.
 const CONFLICT_TRIES: u32 = 8;
+
+/// Most bind parameters one statement carries. SQLite looks each parameter up by a walk over
+/// the statement's list of them, so binding costs grow with the square of the count.
+const MOST_PARAMETERS: usize = 240;
 
 /// Where a new alert goes.
 struct Target {
@@ -38,12 +43,11 @@ impl Store {
     /// (queued) or puts a `done`/`parked` one back in the queue; a resolved one is recorded on
     /// it. Re-deliveries change nothing. For an incident whose fix was merged, a new firing
     /// alert within the recurrence window records `recurred`, and the last alert resolving
-    /// records `resolved` ([`DeliveryOutcome::outcomes`]). With `max_queued`, a delivery that would make more
-    /// incidents wait than that is refused as a whole ([`StoreError::QueueFull`]).
+    /// records `resolved` ([`DeliveryOutcome::outcomes`]). With `max_queued`, a delivery that
+    /// would make more incidents wait than that is refused as a whole ([`StoreError::QueueFull`]).
     ///
     /// On SQLite, deliveries arriving together share one transaction and one `fsync` (group
-    /// commit, [`crate::group`]), each in its own savepoint so that one refused delivery leaves
-    /// the others in. On PostgreSQL two replicas may record overlapping deliveries at once; the
+    /// commit, [`crate::group`]); a refused one leaves the others in. On PostgreSQL two replicas may record overlapping deliveries at once; the
     /// one that loses the race on a unique key (or a deadlock) rolls back and records again,
     /// then finding the other's rows.
     pub async fn record_delivery(
@@ -73,16 +77,13 @@ impl Store {
         payload: &WebhookPayload,
         max_queued: Option<u64>,
     ) -> Result<DeliveryOutcome, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        let mut depth = queued_now(&mut tx).await?;
         let delivery = Delivery {
             payload,
             max_queued,
             recurrence_window: self.recurrence_window,
         };
-        let outcome = record_in(&mut tx, &delivery, &mut depth).await?;
-        tx.commit().await?;
-        Ok(outcome)
+        let mut answers = record_together(&self.writer, self.backend, &[delivery]).await?;
+        answers.pop().expect("one answer per delivery")
     }
 }
 
@@ -97,143 +98,275 @@ pub(crate) struct Delivery<'a> {
     pub recurrence_window: Duration,
 }
 
-/// Records several deliveries in one transaction, each in a savepoint: the answers come in the
-/// order of `deliveries`, and a refused delivery leaves no row behind.
+/// Records several deliveries in one transaction: the answers come in the order of
+/// `deliveries`, and a refused delivery leaves no row behind.
+///
+/// The number of statements does not grow with the number of alerts: one read finds which of
+/// the group's alerts are already recorded, one the incidents they belong to; every delivery is
+/// then planned in memory in arrival order ([`Plan`]), and the plan is written with a few
+/// multi-row statements. Merge follow-ups (`resolved`, `recurred`) are judged on the state the
+/// whole group leaves.
 pub(crate) async fn record_together(
     writer: &AnyPool,
+    backend: Backend,
     deliveries: &[Delivery<'_>],
 ) -> Result<Vec<Result<DeliveryOutcome, StoreError>>, StoreError> {
-    let mut tx = writer.begin().await?;
-    let mut depth = queued_now(&mut tx).await?;
-    let mut answers = Vec::with_capacity(deliveries.len());
-    for delivery in deliveries {
-        let before = depth;
-        let mut savepoint = (&mut *tx).begin().await?;
-        match record_in(&mut savepoint, delivery, &mut depth).await {
-            Ok(outcome) => {
-                savepoint.commit().await?;
-                answers.push(Ok(outcome));
-            }
-            Err(e) => {
-                savepoint.rollback().await?;
-                depth = before;
-                answers.push(Err(e));
-            }
+    let now = now_ms();
+    let mut tx = begin_write(writer, backend, Durability::Acknowledged).await?;
+    let mut plan = Plan::load(&mut tx, deliveries).await?;
+    let planned: Vec<Result<Planned, StoreError>> = deliveries
+        .iter()
+        .map(|delivery| plan.share_of(delivery).map(|share| plan.accept(share)))
+        .collect();
+    let ids = plan.write(&mut tx, now).await?;
+    let merged = merged_among(&mut tx, ids.values().copied()).await?;
+    let mut answers = Vec::with_capacity(planned.len());
+    for (planned, delivery) in planned.into_iter().zip(deliveries) {
+        let Ok(Planned {
+            mut outcome,
+            touched,
+            fired,
+        }) = planned
+        else {
+            answers.push(planned.map(|p| p.outcome));
+            continue;
+        };
+        let id_of = |key: &String| ids.get(key).copied();
+        let touched: BTreeSet<IncidentId> = touched.iter().filter_map(id_of).collect();
+        let fired: BTreeSet<IncidentId> = fired.iter().filter_map(id_of).collect();
+        for id in touched.iter().filter(|id| merged.contains(id)) {
+            let window = delivery.recurrence_window;
+            let told = follow_merge(&mut tx, window, *id, fired.contains(id), now).await?;
+            outcome.outcomes.extend(told);
         }
+        outcome.incidents_touched = touched.into_iter().collect();
+        answers.push(Ok(outcome));
     }
     tx.commit().await?;
     Ok(answers)
 }
 
-/// Records one delivery inside the caller's transaction; `depth` is the queue's length, kept up
-/// to date for the next delivery of the same transaction.
-async fn record_in(
-    conn: &mut AnyConnection,
-    delivery: &Delivery<'_>,
-    depth: &mut i64,
-) -> Result<DeliveryOutcome, StoreError> {
-    let Delivery {
-        payload,
-        max_queued,
-        recurrence_window,
-    } = *delivery;
-    let now = now_ms();
-    let mut outcome = DeliveryOutcome::default();
-    let mut touched: BTreeSet<IncidentId> = BTreeSet::new();
-    let mut fired: BTreeSet<IncidentId> = BTreeSet::new();
-    for alert in &payload.alerts {
-        let fingerprint = fingerprint_of(alert);
-        let status = match alert.status {
-            AlertStatus::Firing => "firing",
-            AlertStatus::Resolved => "resolved",
+/// An alert notification's identity (fingerprint, startsAt, status): Alertmanager re-sends it
+/// unchanged.
+type AlertKey = (String, String, &'static str);
+
+/// An incident as the plan sees it.
+#[derive(Debug, Clone, Copy)]
+struct PlannedIncident {
+    /// `None` for an incident the group creates.
+    id: Option<IncidentId>,
+    /// `None` for a stored state this build does not know (left alone).
+    state: Option<IncidentState>,
+    /// An existing incident the group puts back in the queue.
+    requeued: bool,
+}
+
+/// A new alert row; `incident` is its incident's key.
+struct NewAlert {
+    key: AlertKey,
+    alertname: String,
+    labels: String,
+    body: String,
+    incident: Option<String>,
+}
+
+/// What a group of deliveries will write, built in memory from one read of the store.
+struct Plan {
+    /// Incidents queued now.
+    depth: i64,
+    /// Alerts recorded before or planned by an earlier delivery.
+    seen: HashSet<AlertKey>,
+    /// The incidents of the group's alerts, by key: stored or planned.
+    incidents: HashMap<String, PlannedIncident>,
+    /// Incidents to create, in order.
+    created: Vec<Target>,
+    /// Alerts to insert, in order.
+    alerts: Vec<NewAlert>,
+}
+
+/// One delivery's part of the plan, kept apart until the delivery is accepted.
+struct Share {
+    planned: Planned,
+    depth: i64,
+    seen: HashSet<AlertKey>,
+    incidents: HashMap<String, PlannedIncident>,
+    created: Vec<Target>,
+    alerts: Vec<NewAlert>,
+}
+
+/// What an accepted delivery will have done, incidents named by key until they have ids.
+struct Planned {
+    outcome: DeliveryOutcome,
+    /// The incidents its new alerts joined.
+    touched: BTreeSet<String>,
+    /// Those of them with a new firing alert.
+    fired: BTreeSet<String>,
+}
+
+impl Plan {
+    /// Reads the queue's length, which of the group's alerts are recorded and the incidents
+    /// they belong to.
+    async fn load(
+        conn: &mut AnyConnection,
+        deliveries: &[Delivery<'_>],
+    ) -> Result<Plan, StoreError> {
+        let alerts = || deliveries.iter().flat_map(|d| &d.payload.alerts);
+        let keys: Vec<AlertKey> = alerts().map(alert_key).collect();
+        let targets: BTreeSet<String> = alerts().filter_map(target_of).map(|t| t.key).collect();
+        Ok(Plan {
+            depth: queued_now(conn).await?,
+            seen: recorded_among(conn, &keys).await?,
+            incidents: incidents_among(conn, &targets).await?,
+            created: Vec::new(),
+            alerts: Vec::new(),
+        })
+    }
+
+    /// Plans one delivery against what earlier ones planned; a refusal changes nothing.
+    fn share_of(&self, delivery: &Delivery<'_>) -> Result<Share, StoreError> {
+        let mut share = Share {
+            planned: Planned {
+                outcome: DeliveryOutcome::default(),
+                touched: BTreeSet::new(),
+                fired: BTreeSet::new(),
+            },
+            depth: self.depth,
+            seen: HashSet::new(),
+            incidents: HashMap::new(),
+            created: Vec::new(),
+            alerts: Vec::new(),
         };
-        let seen: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM alerts WHERE fingerprint = $1 AND starts_at = $2 AND status = $3",
-        )
-        .bind(&fingerprint)
-        .bind(&alert.starts_at)
-        .bind(status)
-        .fetch_optional(&mut *conn)
-        .await?;
-        if seen.is_some() {
-            outcome.duplicates += 1;
-            continue;
-        }
-        outcome.new_alerts += 1;
-        let target = target_of(alert);
-        if target.as_ref().is_none_or(|t| !t.actionable) {
-            outcome.ignored += 1;
-        }
-        let incident = match &target {
-            None => None,
-            Some(target) => {
-                let existing: Option<(i64, String)> =
-                    sqlx::query_as("SELECT id, state FROM incidents WHERE incident_key = $1")
-                        .bind(&target.key)
-                        .fetch_optional(&mut *conn)
-                        .await?;
-                match (existing, alert.status) {
-                    (Some((id, state)), AlertStatus::Firing) => {
-                        let state = IncidentState::parse(&state);
-                        if matches!(state, Some(IncidentState::Done | IncidentState::Parked)) {
-                            admit(depth, max_queued)?;
-                            requeue(conn, id, now).await?;
-                            outcome.incidents_queued += 1;
-                        }
-                        Some(id)
-                    }
-                    (Some((id, _)), AlertStatus::Resolved) => Some(id),
-                    (None, AlertStatus::Firing) => {
-                        if target.actionable {
-                            admit(depth, max_queued)?;
-                            outcome.incidents_queued += 1;
-                        }
-                        Some(create(conn, target, now).await?)
-                    }
-                    // Resolved before any incident existed: nothing to act on.
-                    (None, AlertStatus::Resolved) => None,
+        for alert in &delivery.payload.alerts {
+            let key = alert_key(alert);
+            if self.seen.contains(&key) || share.seen.contains(&key) {
+                share.planned.outcome.duplicates += 1;
+                continue;
+            }
+            share.planned.outcome.new_alerts += 1;
+            let target = target_of(alert);
+            if target.as_ref().is_none_or(|t| !t.actionable) {
+                share.planned.outcome.ignored += 1;
+            }
+            let incident = match target {
+                None => None,
+                Some(target) => {
+                    self.place(&mut share, target, alert.status, delivery.max_queued)?
+                }
+            };
+            if let Some(incident) = &incident {
+                share.planned.touched.insert(incident.clone());
+                if alert.status == AlertStatus::Firing {
+                    share.planned.fired.insert(incident.clone());
                 }
             }
-        };
-        let labels = serde_json::to_string(&alert.labels).map_err(|source| StoreError::Json {
-            what: "alert labels",
-            source,
-        })?;
-        let stored = Alert {
-            fingerprint: fingerprint.clone(),
-            ..alert.clone()
-        };
-        let body = serde_json::to_string(&stored).map_err(|source| StoreError::Json {
-            what: "alert",
-            source,
-        })?;
-        sqlx::query(
-            "INSERT INTO alerts
-               (fingerprint, starts_at, status, alertname, labels, alert, received_at, incident_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&fingerprint)
-        .bind(&alert.starts_at)
-        .bind(status)
-        .bind(alert.name())
-        .bind(labels)
-        .bind(body)
-        .bind(now)
-        .bind(incident)
-        .execute(&mut *conn)
-        .await?;
-        touched.extend(incident);
-        if alert.status == AlertStatus::Firing {
-            fired.extend(incident);
+            let stored = Alert {
+                fingerprint: key.0.clone(),
+                ..alert.clone()
+            };
+            share.alerts.push(NewAlert {
+                alertname: alert.name().to_string(),
+                labels: json(&alert.labels, "alert labels")?,
+                body: json(&stored, "alert")?,
+                incident,
+                key: key.clone(),
+            });
+            share.seen.insert(key);
+        }
+        Ok(share)
+    }
+
+    /// Attaches a new alert to its workload's incident, creating or re-queueing it; the key of
+    /// the incident, or `None` for a resolved alert with no incident to join.
+    fn place(
+        &self,
+        share: &mut Share,
+        target: Target,
+        status: AlertStatus,
+        max_queued: Option<u64>,
+    ) -> Result<Option<String>, StoreError> {
+        let known = share
+            .incidents
+            .get(&target.key)
+            .or_else(|| self.incidents.get(&target.key))
+            .copied();
+        match (known, status) {
+            (Some(mut incident), AlertStatus::Firing) => {
+                if matches!(
+                    incident.state,
+                    Some(IncidentState::Done | IncidentState::Parked)
+                ) {
+                    admit(&mut share.depth, max_queued)?;
+                    share.planned.outcome.incidents_queued += 1;
+                    incident.state = Some(IncidentState::Queued);
+                    incident.requeued = incident.id.is_some();
+                    share.incidents.insert(target.key.clone(), incident);
+                }
+                Ok(Some(target.key))
+            }
+            (Some(_), AlertStatus::Resolved) => Ok(Some(target.key)),
+            (None, AlertStatus::Firing) => {
+                let state = if target.actionable {
+                    admit(&mut share.depth, max_queued)?;
+                    share.planned.outcome.incidents_queued += 1;
+                    IncidentState::Queued
+                } else {
+                    IncidentState::Ignored
+                };
+                let planned = PlannedIncident {
+                    id: None,
+                    state: Some(state),
+                    requeued: false,
+                };
+                share.incidents.insert(target.key.clone(), planned);
+                let key = target.key.clone();
+                share.created.push(target);
+                Ok(Some(key))
+            }
+            // Resolved before any incident existed: nothing to act on.
+            (None, AlertStatus::Resolved) => Ok(None),
         }
     }
-    for id in &touched {
-        refresh_resolved(conn, *id, now).await?;
-        let told = follow_merge(conn, recurrence_window, *id, fired.contains(id), now).await?;
-        outcome.outcomes.extend(told);
+
+    /// Takes an accepted delivery's share into the plan.
+    fn accept(&mut self, share: Share) -> Planned {
+        self.depth = share.depth;
+        self.seen.extend(share.seen);
+        self.incidents.extend(share.incidents);
+        self.created.extend(share.created);
+        self.alerts.extend(share.alerts);
+        share.planned
     }
-    outcome.incidents_touched = touched.into_iter().collect();
-    Ok(outcome)
+
+    /// Writes the plan: new incidents, re-queued ones, the alerts, and the resolved flag of
+    /// every incident that got alerts. Returns the id of every incident the plan knows, by key.
+    async fn write(
+        &mut self,
+        conn: &mut AnyConnection,
+        now: i64,
+    ) -> Result<HashMap<String, IncidentId>, StoreError> {
+        let mut ids: HashMap<String, IncidentId> = self
+            .incidents
+            .iter()
+            .filter_map(|(key, incident)| Some((key.clone(), incident.id?)))
+            .collect();
+        ids.extend(create(conn, &self.created, now).await?);
+        let requeued: Vec<IncidentId> = self
+            .incidents
+            .values()
+            .filter(|incident| incident.requeued)
+            .filter_map(|incident| incident.id)
+            .collect();
+        requeue(conn, &requeued, now).await?;
+        insert_alerts(conn, &self.alerts, &ids, now).await?;
+        let joined: BTreeSet<IncidentId> = self
+            .alerts
+            .iter()
+            .filter_map(|alert| ids.get(alert.incident.as_ref()?))
+            .copied()
+            .collect();
+        refresh_resolved(conn, &joined, now).await?;
+        Ok(ids)
+    }
 }
 
 /// How many incidents wait in the queue now.
@@ -297,70 +430,260 @@ fn fingerprint_of(alert: &Alert) -> String {
     format!("labels:{hex}")
 }
 
-/// Creates an incident: queued when it names a workload, `ignored` otherwise.
+/// The alert's identity as stored.
+fn alert_key(alert: &Alert) -> AlertKey {
+    let status = match alert.status {
+        AlertStatus::Firing => "firing",
+        AlertStatus::Resolved => "resolved",
+    };
+    (fingerprint_of(alert), alert.starts_at.clone(), status)
+}
+
+/// `value` as JSON text for a column.
+fn json<T: serde::Serialize>(value: &T, what: &'static str) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|source| StoreError::Json { what, source })
+}
+
+/// `rows` parenthesised groups of `columns` placeholders, numbered from `$first`:
+/// `($1, $2), ($3, $4)`. A single column gives a plain list: `$1, $2`.
+fn placeholders(rows: usize, columns: usize, first: usize) -> String {
+    let row = |r: usize| {
+        let numbers: Vec<String> = (0..columns)
+            .map(|c| format!("${}", first + r * columns + c))
+            .collect();
+        numbers.join(", ")
+    };
+    let rows: Vec<String> = (0..rows)
+        .map(|r| match columns {
+            1 => row(r),
+            _ => format!("({})", row(r)),
+        })
+        .collect();
+    rows.join(", ")
+}
+
+/// A statement built from literal SQL and [`placeholders`] alone: nothing from a delivery is
+/// spliced in, every value is bound.
+fn audited(sql: String) -> AssertSqlSafe<String> {
+    AssertSqlSafe(sql)
+}
+
+/// Which of `keys` are recorded already.
+async fn recorded_among(
+    conn: &mut AnyConnection,
+    keys: &[AlertKey],
+) -> Result<HashSet<AlertKey>, StoreError> {
+    let mut recorded = HashSet::new();
+    // Two lists (fingerprints, startsAt) per chunk; the rows found are matched exactly below.
+    for chunk in keys.chunks(MOST_PARAMETERS / 2) {
+        let fingerprints: BTreeSet<&str> = chunk.iter().map(|k| k.0.as_str()).collect();
+        let starts: BTreeSet<&str> = chunk.iter().map(|k| k.1.as_str()).collect();
+        let sql = format!(
+            "SELECT fingerprint, starts_at, status FROM alerts
+             WHERE fingerprint IN ({}) AND starts_at IN ({})",
+            placeholders(fingerprints.len(), 1, 1),
+            placeholders(starts.len(), 1, fingerprints.len() + 1),
+        );
+        let mut query = sqlx::query_as::<_, (String, String, String)>(audited(sql));
+        for value in fingerprints.iter().chain(&starts) {
+            query = query.bind(*value);
+        }
+        let wanted: HashSet<&AlertKey> = chunk.iter().collect();
+        for (fingerprint, starts_at, status) in query.fetch_all(&mut *conn).await? {
+            let status = if status == "firing" {
+                "firing"
+            } else {
+                "resolved"
+            };
+            let key = (fingerprint, starts_at, status);
+            if wanted.contains(&key) {
+                recorded.insert(key);
+            }
+        }
+    }
+    Ok(recorded)
+}
+
+/// The stored incidents among `keys`.
+async fn incidents_among(
+    conn: &mut AnyConnection,
+    keys: &BTreeSet<String>,
+) -> Result<HashMap<String, PlannedIncident>, StoreError> {
+    let keys: Vec<&String> = keys.iter().collect();
+    let mut incidents = HashMap::new();
+    for chunk in keys.chunks(MOST_PARAMETERS) {
+        let sql = format!(
+            "SELECT incident_key, id, state FROM incidents WHERE incident_key IN ({})",
+            placeholders(chunk.len(), 1, 1)
+        );
+        let mut query = sqlx::query_as::<_, (String, i64, String)>(audited(sql));
+        for key in chunk {
+            query = query.bind(key.as_str());
+        }
+        for (key, id, state) in query.fetch_all(&mut *conn).await? {
+            let incident = PlannedIncident {
+                id: Some(id),
+                state: IncidentState::parse(&state),
+                requeued: false,
+            };
+            incidents.insert(key, incident);
+        }
+    }
+    Ok(incidents)
+}
+
+/// Creates incidents, queued when they name a workload and `ignored` otherwise; their ids by
+/// key.
 async fn create(
     conn: &mut AnyConnection,
-    target: &Target,
+    targets: &[Target],
     now: i64,
-) -> Result<IncidentId, StoreError> {
-    let (state, reason) = if target.actionable {
-        (IncidentState::Queued, None)
-    } else {
-        (IncidentState::Ignored, Some(IGNORED_REASON))
-    };
-    let id = sqlx::query_scalar(
-        "INSERT INTO incidents (incident_key, cluster, namespace, workload_kind, workload_name,
-                                state, last_error, next_attempt_at, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
-    )
-    .bind(&target.key)
-    .bind(&target.cluster)
-    .bind(&target.namespace)
-    .bind(&target.kind)
-    .bind(&target.name)
-    .bind(state.as_str())
-    .bind(reason)
-    .bind(now)
-    .bind(now)
-    .bind(now)
-    .fetch_one(conn)
-    .await?;
-    Ok(id)
+) -> Result<Vec<(String, IncidentId)>, StoreError> {
+    const COLUMNS: usize = 10;
+    let mut ids = Vec::with_capacity(targets.len());
+    for chunk in targets.chunks(MOST_PARAMETERS / COLUMNS) {
+        let sql = format!(
+            "INSERT INTO incidents (incident_key, cluster, namespace, workload_kind, workload_name,
+                                    state, last_error, next_attempt_at, created_at, updated_at)
+             VALUES {} RETURNING incident_key, id",
+            placeholders(chunk.len(), COLUMNS, 1)
+        );
+        let mut query = sqlx::query_as::<_, (String, i64)>(audited(sql));
+        for target in chunk {
+            let (state, reason) = if target.actionable {
+                (IncidentState::Queued, None)
+            } else {
+                (IncidentState::Ignored, Some(IGNORED_REASON))
+            };
+            query = query
+                .bind(target.key.as_str())
+                .bind(target.cluster.as_str())
+                .bind(target.namespace.as_str())
+                .bind(target.kind.as_str())
+                .bind(target.name.as_str())
+                .bind(state.as_str())
+                .bind(reason)
+                .bind(now)
+                .bind(now)
+                .bind(now);
+        }
+        ids.extend(query.fetch_all(&mut *conn).await?);
+    }
+    Ok(ids)
 }
 
-/// Puts a finished or parked incident back in the queue for a new round of work.
-async fn requeue(conn: &mut AnyConnection, id: IncidentId, now: i64) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE incidents SET state = 'queued', attempts = 0, last_error = NULL,
-                next_attempt_at = $1, updated_at = $2
-         WHERE id = $3",
-    )
-    .bind(now)
-    .bind(now)
-    .bind(id)
-    .execute(conn)
-    .await?;
+/// Puts finished or parked incidents back in the queue for a new round of work.
+async fn requeue(conn: &mut AnyConnection, ids: &[IncidentId], now: i64) -> Result<(), StoreError> {
+    for chunk in ids.chunks(MOST_PARAMETERS) {
+        let sql = format!(
+            "UPDATE incidents SET state = 'queued', attempts = 0, last_error = NULL,
+                    next_attempt_at = $1, updated_at = $2
+             WHERE id IN ({})",
+            placeholders(chunk.len(), 1, 3)
+        );
+        let mut query = sqlx::query(audited(sql)).bind(now).bind(now);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        query.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 
-/// Sets the resolved flag: every firing alert of the incident has a resolved notification.
-async fn refresh_resolved(
+/// Inserts the new alerts, each with its incident's id.
+async fn insert_alerts(
     conn: &mut AnyConnection,
-    id: IncidentId,
+    alerts: &[NewAlert],
+    ids: &HashMap<String, IncidentId>,
     now: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE incidents SET updated_at = $1, resolved = CASE WHEN EXISTS (
-             SELECT 1 FROM alerts f WHERE f.incident_id = $2 AND f.status = 'firing'
-               AND NOT EXISTS (SELECT 1 FROM alerts r WHERE r.fingerprint = f.fingerprint
-                               AND r.starts_at = f.starts_at AND r.status = 'resolved'))
-           THEN 0 ELSE 1 END
-         WHERE id = $3",
-    )
-    .bind(now)
-    .bind(id)
-    .bind(id)
-    .execute(conn)
-    .await?;
+    const COLUMNS: usize = 8;
+    for chunk in alerts.chunks(MOST_PARAMETERS / COLUMNS) {
+        let sql = format!(
+            "INSERT INTO alerts
+               (fingerprint, starts_at, status, alertname, labels, alert, received_at, incident_id)
+             VALUES {}",
+            placeholders(chunk.len(), COLUMNS, 1)
+        );
+        let mut query = sqlx::query(audited(sql));
+        for alert in chunk {
+            let (fingerprint, starts_at, status) = &alert.key;
+            let incident = alert
+                .incident
+                .as_ref()
+                .and_then(|key| ids.get(key))
+                .copied();
+            query = query
+                .bind(fingerprint.as_str())
+                .bind(starts_at.as_str())
+                .bind(*status)
+                .bind(alert.alertname.as_str())
+                .bind(alert.labels.as_str())
+                .bind(alert.body.as_str())
+                .bind(now)
+                .bind(incident);
+        }
+        query.execute(&mut *conn).await?;
+    }
     Ok(())
+}
+
+/// Sets each incident's resolved flag: every firing alert of it has a resolved notification.
+async fn refresh_resolved(
+    conn: &mut AnyConnection,
+    ids: &BTreeSet<IncidentId>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let ids: Vec<IncidentId> = ids.iter().copied().collect();
+    for chunk in ids.chunks(MOST_PARAMETERS) {
+        let sql = format!(
+            "UPDATE incidents SET updated_at = $1, resolved = CASE WHEN EXISTS (
+                 SELECT 1 FROM alerts f WHERE f.incident_id = incidents.id AND f.status = 'firing'
+                   AND NOT EXISTS (SELECT 1 FROM alerts r WHERE r.fingerprint = f.fingerprint
+                                   AND r.starts_at = f.starts_at AND r.status = 'resolved'))
+               THEN 0 ELSE 1 END
+             WHERE id IN ({})",
+            placeholders(chunk.len(), 1, 2)
+        );
+        let mut query = sqlx::query(audited(sql)).bind(now);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// The incidents among `ids` with a merged fix, whose new alerts may tell how the fix went.
+async fn merged_among(
+    conn: &mut AnyConnection,
+    ids: impl Iterator<Item = IncidentId>,
+) -> Result<HashSet<IncidentId>, StoreError> {
+    let ids: Vec<IncidentId> = ids.collect();
+    let mut merged = HashSet::new();
+    for chunk in ids.chunks(MOST_PARAMETERS) {
+        let sql = format!(
+            "SELECT DISTINCT incident_id FROM outcomes
+             WHERE outcome = 'merged' AND incident_id IN ({})",
+            placeholders(chunk.len(), 1, 1)
+        );
+        let mut query = sqlx::query_scalar::<_, i64>(audited(sql));
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        merged.extend(query.fetch_all(&mut *conn).await?);
+    }
+    Ok(merged)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::placeholders;
+
+    #[test]
+    fn placeholders_number_rows_and_lists_from_the_first() {
+        assert_eq!(placeholders(2, 3, 1), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(placeholders(3, 1, 2), "$2, $3, $4");
+        assert_eq!(placeholders(1, 2, 5), "($5, $6)");
+    }
 }

@@ -31,6 +31,7 @@ pub use model::{
 };
 pub use outcomes::{Fix, NewOutcome, OutcomeRecord};
 
+use backend::Durability;
 use group::GroupCommit;
 use sqlx::AnyPool;
 use sqlx::Row;
@@ -156,6 +157,14 @@ impl Store {
             "sqlite://{}?mode=rwc",
             data_dir.join("autofix.db").display()
         )
+    }
+
+    /// Begins a write transaction as durable as `durability` asks.
+    async fn begin_write(
+        &self,
+        durability: Durability,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        backend::begin_write(&self.writer, self.backend, durability).await
     }
 
     /// Which database this store runs on.

@@ -2,6 +2,7 @@
 //! merge, looked up by the fix's branch, incident hash or commit as its last run report gives
 //! them.
 
+use crate::backend::Durability;
 use crate::{IncidentId, Store, StoreError, millis, now_ms};
 use autofix_calibrate::Outcome;
 use serde::Serialize;
@@ -136,7 +137,7 @@ impl Store {
         &self,
         new: &NewOutcome<'_>,
     ) -> Result<Option<OutcomeRecord>, StoreError> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.begin_write(Durability::Acknowledged).await?;
         let pr_number = match new.pr_number {
             Some(n) => n,
             None => latest_merge(&mut tx, new.fix.incident_id)

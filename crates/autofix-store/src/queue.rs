@@ -1,5 +1,6 @@
 //! The work queue: claiming incidents under a lease, finishing, retrying and releasing them.
 
+use crate::backend::Durability;
 use crate::{Backend, Claim, ClaimedIncident, FailOutcome, Store, StoreError, millis, now_ms};
 use autofix_core::alert::Alert;
 use std::collections::HashMap;
@@ -57,7 +58,7 @@ impl Store {
     ) -> Result<Option<ClaimedIncident>, StoreError> {
         let now = now_ms();
         let max_attempts = i64::from(self.retry.max_attempts);
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.begin_write(Durability::Bookkeeping).await?;
         if self.backend == Backend::Postgres {
             // Replicas claim one at a time, so the same-workload check below sees every live
             // claim; the lock ends with the transaction. (SQLite has one writer anyway.)
@@ -88,16 +89,17 @@ impl Store {
             .bind(now)
             .fetch_optional(&mut *tx)
             .await?;
+        tx.commit().await?;
         let Some((id, token, attempts, key)) = claimed else {
-            tx.commit().await?;
             return Ok(None);
         };
+        // Read outside the claim, so that the writer is not held meanwhile: alerts are only
+        // ever added, and any that came in since the claim belong to this run too.
         let stored: Vec<String> =
             sqlx::query_scalar("SELECT alert FROM alerts WHERE incident_id = $1 ORDER BY id")
                 .bind(id)
-                .fetch_all(&mut *tx)
+                .fetch_all(&self.reader)
                 .await?;
-        tx.commit().await?;
         Ok(Some(ClaimedIncident {
             claim: Claim {
                 incident_id: id,
@@ -112,6 +114,7 @@ impl Store {
     /// Extends the lease of a run in progress; fails when the claim is stale.
     pub async fn renew(&self, claim: &Claim, lease: Duration) -> Result<(), StoreError> {
         let now = now_ms();
+        let mut tx = self.begin_write(Durability::Bookkeeping).await?;
         let done = sqlx::query(
             "UPDATE incidents SET lease_until = $1
              WHERE id = $2 AND run_token = $3 AND state = 'running'",
@@ -119,8 +122,9 @@ impl Store {
         .bind(now.saturating_add(millis(lease)))
         .bind(claim.incident_id)
         .bind(claim.token)
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         held(claim, done.rows_affected())
     }
 
@@ -133,6 +137,7 @@ impl Store {
         report: &serde_json::Value,
     ) -> Result<(), StoreError> {
         let text = |pointer: &str| report.pointer(pointer).and_then(|v| v.as_str());
+        let mut tx = self.begin_write(Durability::Bookkeeping).await?;
         let done = sqlx::query(
             "UPDATE incidents SET state = 'done', last_report = $1, last_error = NULL,
                     lease_owner = NULL, lease_until = NULL, updated_at = $2,
@@ -151,8 +156,9 @@ impl Store {
         .bind(text("/category"))
         .bind(claim.incident_id)
         .bind(claim.token)
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         held(claim, done.rows_affected())
     }
 
@@ -165,7 +171,7 @@ impl Store {
         retryable: bool,
     ) -> Result<FailOutcome, StoreError> {
         let now = now_ms();
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.begin_write(Durability::Bookkeeping).await?;
         let attempts: Option<i64> = sqlx::query_scalar(
             "SELECT attempts FROM incidents WHERE id = $1 AND run_token = $2 AND state = 'running'",
         )
@@ -215,6 +221,7 @@ impl Store {
     /// `last_error` saying it was interrupted.
     pub async fn release(&self, claim: &Claim) -> Result<(), StoreError> {
         let now = now_ms();
+        let mut tx = self.begin_write(Durability::Bookkeeping).await?;
         let done = sqlx::query(
             "UPDATE incidents SET state = 'queued', lease_owner = NULL, lease_until = NULL,
                     attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,
@@ -227,8 +234,9 @@ impl Store {
         .bind(now)
         .bind(claim.incident_id)
         .bind(claim.token)
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         held(claim, done.rows_affected())
     }
 

@@ -570,6 +570,84 @@ async fn a_storm_loses_and_doubles_nothing(replicas: [Store; 2]) {
     );
 }
 
+/// One delivery larger than any single statement carries (alerts, incidents and lookups are
+/// written in chunks): every alert and incident is there, and the re-delivery is all duplicates.
+async fn a_delivery_of_thousands_of_alerts_is_recorded_whole(db: Db) {
+    let store = db.open().await;
+    let alerts: Vec<Alert> = (0..1200)
+        .map(|n| {
+            let pod = format!("app{}-6868cd956-{}", n % 300, pod_suffix(n / 300));
+            crashloop(&pod, AlertStatus::Firing)
+        })
+        .collect();
+    let delivery = payload(alerts);
+    let outcome = store.record_delivery(&delivery, None).await.unwrap();
+    assert_eq!(
+        (
+            outcome.new_alerts,
+            outcome.duplicates,
+            outcome.incidents_queued
+        ),
+        (1200, 0, 300)
+    );
+    assert_eq!(outcome.incidents_touched.len(), 300);
+    let incidents = store.list_incidents().await.unwrap();
+    assert_eq!(incidents.len(), 300);
+    assert!(
+        incidents.iter().all(|i| i.alerts_firing == 4),
+        "{incidents:#?}"
+    );
+    let touched: BTreeSet<i64> = incidents.iter().map(|i| i.id).collect();
+    assert_eq!(
+        outcome.incidents_touched,
+        touched.into_iter().collect::<Vec<_>>()
+    );
+
+    let again = store.record_delivery(&delivery, None).await.unwrap();
+    assert_eq!((again.new_alerts, again.duplicates), (0, 1200));
+    assert!(again.incidents_touched.is_empty());
+}
+
+/// Within one delivery an alert sent twice counts once, a second pod joins the incident the
+/// first one created, and a resolved notification in the same body marks it resolved only when
+/// every firing alert has one.
+async fn one_delivery_repeating_an_alert_and_resolving_it_counts_each_once(db: Db) {
+    let store = db.open().await;
+    let first = crashloop("cart-6868cd956-49v8m", AlertStatus::Firing);
+    let second = crashloop("cart-6868cd956-kqwcv", AlertStatus::Firing);
+    let mut resolved_first = first.clone();
+    resolved_first.status = AlertStatus::Resolved;
+    let mut resolved_second = second.clone();
+    resolved_second.status = AlertStatus::Resolved;
+
+    let delivery = payload(vec![first.clone(), first.clone(), second, resolved_first]);
+    let outcome = store.record_delivery(&delivery, None).await.unwrap();
+    assert_eq!(
+        (
+            outcome.new_alerts,
+            outcome.duplicates,
+            outcome.incidents_queued
+        ),
+        (3, 1, 1)
+    );
+    let incident = only_incident(&store).await;
+    assert_eq!((incident.alerts_firing, incident.alerts_resolved), (1, 1));
+    assert!(!incident.resolved);
+    assert_eq!(outcome.incidents_touched, vec![incident.id]);
+
+    let outcome = store
+        .record_delivery(
+            &payload(vec![resolved_second.clone(), resolved_second]),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!((outcome.new_alerts, outcome.duplicates), (1, 1));
+    let incident = only_incident(&store).await;
+    assert_eq!((incident.alerts_firing, incident.alerts_resolved), (0, 2));
+    assert!(incident.resolved);
+}
+
 on_both_backends!(
     two_pods_of_one_deployment_are_one_incident_and_redelivery_is_no_work,
     cluster_wide_alerts_are_recorded_and_ignored,
@@ -583,6 +661,8 @@ on_both_backends!(
     a_full_queue_refuses_new_work_but_not_redeliveries,
     release_requeues_without_counting_the_attempt,
     outcomes_are_recorded_once_per_pull_request_and_follow_the_merge,
+    a_delivery_of_thousands_of_alerts_is_recorded_whole,
+    one_delivery_repeating_an_alert_and_resolving_it_counts_each_once,
 );
 
 /// Two replicas, each with its own pool, exist only on PostgreSQL.

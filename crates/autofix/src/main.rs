@@ -294,19 +294,15 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let opts = Opts::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
+    let result = match opts.command {
+        // A linter run in CI, synchronous: no async runtime (and its threads) to start.
+        Command::Validate {
+            paths,
+            config,
+            json,
+        } => run_validate(&paths, config.as_deref(), json),
+        command => on_runtime(command),
     };
-    let result = runtime.block_on(try_main(opts));
-    // Dropping the runtime would wait for every blocking task to end, and one still running now
-    // belongs to a run `autofix serve` gave back to the queue at shutdown (a git fetch or push
-    // held up by the remote): waiting for it would keep the process from exiting. Whatever it
-    // was doing, the next run starts again from a fresh fetch.
-    runtime.shutdown_timeout(BLOCKING_EXIT_WAIT);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => match e.downcast_ref::<BadInput>() {
@@ -322,10 +318,28 @@ fn main() -> ExitCode {
     }
 }
 
-async fn try_main(opts: Opts) -> anyhow::Result<()> {
+/// `autofix validate`: loads the policy and lints `paths` with it.
+fn run_validate(paths: &[PathBuf], config: Option<&Path>, json: bool) -> anyhow::Result<()> {
+    let config = load_config(config, None)?;
+    validate::run(paths, &config.policy, json)
+}
+
+/// Runs `command` on a multi-threaded async runtime.
+fn on_runtime(command: Command) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let result = runtime.block_on(try_main(command));
+    // Dropping the runtime would wait for every blocking task to end, and one still running now
+    // belongs to a run `autofix serve` gave back to the queue at shutdown (a git fetch or push
+    // held up by the remote): waiting for it would keep the process from exiting. Whatever it
+    // was doing, the next run starts again from a fresh fetch.
+    runtime.shutdown_timeout(BLOCKING_EXIT_WAIT);
+    result
+}
+
+async fn try_main(command: Command) -> anyhow::Result<()> {
     // One rustls crypto provider (ring) for every client: kube, octocrab, reqwest, async-openai.
     autofix_cluster::install_crypto_provider();
-    match opts.command {
+    match command {
         Command::Diagnose {
             scenario,
             config,
@@ -571,10 +585,7 @@ async fn try_main(opts: Opts) -> anyhow::Result<()> {
             paths,
             config,
             json,
-        } => {
-            let config = load_config(config.as_deref(), None)?;
-            validate::run(&paths, &config.policy, json)
-        }
+        } => run_validate(&paths, config.as_deref(), json),
         Command::Demo { keep, json } => demo::run(keep, json).await,
         Command::Bench { command } => bench::run(command).await,
     }

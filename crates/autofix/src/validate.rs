@@ -16,6 +16,7 @@ use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// File names that hold no Kubernetes object: kustomize and Helm inputs.
@@ -166,21 +167,27 @@ pub fn validate(paths: &[PathBuf], policy: &PolicyConfig) -> anyhow::Result<Repo
         if meta.is_dir() {
             walk.dir(path);
         } else {
-            walk.found.push(Ok(path.clone()));
+            walk.found.push(Ok(Found {
+                path: path.clone(),
+                linked: true,
+            }));
         }
     }
+    // Which files are kustomize patches is settled first, in walk order (it reads and caches
+    // the kustomizations); then the files are read and checked on every core.
     let mut patches = Patches::default();
-    let mut files = Vec::with_capacity(walk.found.len());
-    for found in walk.found {
-        files.push(match found {
-            Ok(path) => check_file(&path, policy, &mut patches),
-            Err((path, error)) => FileResult {
-                path: path.display().to_string(),
-                error: Some(error),
-                objects: Vec::new(),
+    let jobs: Vec<Job> = walk
+        .found
+        .into_iter()
+        .map(|found| match found {
+            Ok(found) => Job::Check {
+                patch_of: patches.listed_by(&found),
+                path: found.path,
             },
-        });
-    }
+            Err((path, error)) => Job::Unreadable { path, error },
+        })
+        .collect();
+    let files = in_parallel(&jobs, |job| job.run(policy));
     let mut summary = Summary {
         files: files.len(),
         ..Summary::default()
@@ -204,10 +211,81 @@ pub fn validate(paths: &[PathBuf], policy: &PolicyConfig) -> anyhow::Result<Repo
     })
 }
 
+/// Fewest files worth a thread of their own.
+const FILES_PER_THREAD: usize = 32;
+
+/// Runs `work` over `items` on up to one thread per core, the answers in the items' order.
+fn in_parallel<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(items.len() / FILES_PER_THREAD)
+        .max(1);
+    if threads == 1 {
+        return items.iter().map(work).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let share = || {
+        let mut done = Vec::new();
+        loop {
+            let index = next.fetch_add(1, Ordering::Relaxed);
+            let Some(item) = items.get(index) else {
+                return done;
+            };
+            done.push((index, work(item)));
+        }
+    };
+    let mut done: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(share)).collect();
+        let mut done = share();
+        for helper in helpers {
+            done.extend(
+                helper
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            );
+        }
+        done
+    });
+    done.sort_unstable_by_key(|(index, _)| *index);
+    done.into_iter().map(|(_, answer)| answer).collect()
+}
+
+/// One file to report on.
+enum Job {
+    /// Read and check it; `patch_of` is the kustomization listing it as a patch.
+    Check {
+        path: PathBuf,
+        patch_of: Option<PathBuf>,
+    },
+    /// Its folder could not be listed.
+    Unreadable { path: PathBuf, error: String },
+}
+
+impl Job {
+    fn run(&self, policy: &PolicyConfig) -> FileResult {
+        match self {
+            Job::Check { path, patch_of } => check_file(path, policy, patch_of),
+            Job::Unreadable { path, error } => FileResult {
+                path: path.display().to_string(),
+                error: Some(error.clone()),
+                objects: Vec::new(),
+            },
+        }
+    }
+}
+
+/// A file found by the walk.
+struct Found {
+    path: PathBuf,
+    /// It may be a symbolic link (named on the command line, or a link in a folder): its real
+    /// path is resolved whole instead of from its folder's.
+    linked: bool,
+}
+
 /// The files below the given folders, in name order, with the folders that could not be read.
 #[derive(Default)]
 struct Walk {
-    found: Vec<Result<PathBuf, (PathBuf, String)>>,
+    found: Vec<Result<Found, (PathBuf, String)>>,
     charts: Vec<String>,
 }
 
@@ -242,11 +320,14 @@ impl Walk {
             };
             if kind.is_dir() {
                 self.dir(&path);
-            } else if (kind.is_file() || path.is_file())
-                && is_manifest_name(&name)
+            } else if is_manifest_name(&name)
                 && !NOT_OBJECTS.contains(&name.as_ref())
+                && (kind.is_file() || path.is_file())
             {
-                self.found.push(Ok(path));
+                self.found.push(Ok(Found {
+                    path,
+                    linked: !kind.is_file(),
+                }));
             }
         }
     }
@@ -258,17 +339,20 @@ fn is_manifest_name(name: &str) -> bool {
         .any(|ext| name.ends_with(ext))
 }
 
-/// The kustomize patch files listed by the kustomizations met so far, per folder.
+/// The kustomize patch files listed by the kustomizations met so far, per folder, and the real
+/// path of each folder met.
 #[derive(Default)]
 struct Patches {
     by_dir: HashMap<PathBuf, Vec<PathBuf>>,
+    real_dirs: HashMap<PathBuf, Option<PathBuf>>,
 }
 
 impl Patches {
-    /// The kustomization listing `file` as a patch, if one within [`PATCH_SEARCH_DEPTH`]
-    /// folders up does; shown relative to `file` as given.
-    fn listed_by(&mut self, file: &Path) -> Option<PathBuf> {
-        let canonical = std::fs::canonicalize(file).ok()?;
+    /// The kustomization listing `found` as a patch, if one within [`PATCH_SEARCH_DEPTH`]
+    /// folders up does; shown relative to the file as given.
+    fn listed_by(&mut self, found: &Found) -> Option<PathBuf> {
+        let file = found.path.as_path();
+        let canonical = self.real_path(found)?;
         let levels = canonical.ancestors().skip(1).take(PATCH_SEARCH_DEPTH);
         for (up, dir) in levels.enumerate() {
             let listed = self
@@ -285,6 +369,22 @@ impl Patches {
             }
         }
         None
+    }
+
+    /// The file's real path: its folder's (resolved once per folder) joined with its name.
+    fn real_path(&mut self, found: &Found) -> Option<PathBuf> {
+        if found.linked {
+            return std::fs::canonicalize(&found.path).ok();
+        }
+        let dir = match found.path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        let real = self
+            .real_dirs
+            .entry(dir.to_path_buf())
+            .or_insert_with(|| std::fs::canonicalize(dir).ok());
+        Some(real.as_ref()?.join(found.path.file_name()?))
     }
 }
 
@@ -320,35 +420,25 @@ fn patches_of(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Reads one file and checks its objects.
-fn check_file(path: &Path, policy: &PolicyConfig, patches: &mut Patches) -> FileResult {
+/// Reads one file and checks its objects; `patch_of` is the kustomization listing it as a patch.
+fn check_file(path: &Path, policy: &PolicyConfig, patch_of: &Option<PathBuf>) -> FileResult {
     let shown = path.display().to_string();
     let unreadable = |error: String| FileResult {
         path: shown.clone(),
         error: Some(error),
         objects: Vec::new(),
     };
-    // Refuse a huge file before reading it into memory.
-    if let Ok(meta) = std::fs::metadata(path)
-        && meta.len() > MAX_YAML_BYTES as u64
-    {
-        return unreadable(format!(
-            "the file is {} bytes, more than the {MAX_YAML_BYTES}-byte limit",
-            meta.len()
-        ));
-    }
-    let text = match std::fs::read(path) {
+    let text = match read_bounded(path) {
         Ok(bytes) => match String::from_utf8(bytes) {
             Ok(text) => text,
             Err(_) => return unreadable("not UTF-8 text".to_string()),
         },
-        Err(e) => return unreadable(format!("cannot read: {e}")),
+        Err(why) => return unreadable(why),
     };
     let docs = match parse_documents(&text) {
         Ok(docs) => docs,
         Err(e) => return unreadable(format!("not valid YAML: {e}")),
     };
-    let patch_of = patches.listed_by(path);
     let mut objects = Vec::new();
     for (index, doc) in docs.iter().enumerate() {
         let number = index + 1;
@@ -365,11 +455,11 @@ fn check_file(path: &Path, policy: &PolicyConfig, patches: &mut Patches) -> File
                         Some(item),
                         &shown,
                         policy,
-                        &patch_of,
+                        patch_of,
                     ));
                 }
             }
-            None => objects.push(check_object(doc, number, None, &shown, policy, &patch_of)),
+            None => objects.push(check_object(doc, number, None, &shown, policy, patch_of)),
         }
     }
     FileResult {
@@ -377,6 +467,25 @@ fn check_file(path: &Path, policy: &PolicyConfig, patches: &mut Patches) -> File
         error: None,
         objects,
     }
+}
+
+/// The file's bytes; a file over [`MAX_YAML_BYTES`] is refused before it is read into memory.
+fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| format!("cannot read: {e}");
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let len = file.metadata().map_err(cannot)?.len();
+    if len > MAX_YAML_BYTES as u64 {
+        return Err(format!(
+            "the file is {len} bytes, more than the {MAX_YAML_BYTES}-byte limit"
+        ));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    // A file that grew since is cut one byte over the limit, which the parser refuses.
+    file.take(MAX_YAML_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    Ok(bytes)
 }
 
 /// True for `kind: List` and the typed lists (`DeploymentList`, ...).

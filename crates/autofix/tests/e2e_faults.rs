@@ -246,6 +246,52 @@ fn an_unreachable_git_remote_is_retried_until_it_answers_then_one_pr() {
     drop(serve);
 }
 
+/// A remote that takes the connection and then says nothing (a hung proxy, a black-holed
+/// route) does not hold the worker: the fetch times out after `AUTOFIX_GIT_TIMEOUT_SECS`, the
+/// run is retried with the reason recorded, and once a real remote answers there, one PR.
+#[test]
+fn a_silent_git_remote_times_out_and_the_run_is_retried() {
+    let w = World::new(|_| {});
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    // Accepts every connection and keeps it open without a word.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in silent.incoming() {
+            held.push(stream);
+        }
+    });
+    let url = format!("http://127.0.0.1:{port}/{REPO}");
+    let config = w.config(&url, FAST_RETRIES);
+    let data = w.f.path("data");
+    let serve = Serve::launch_with(
+        &w.f.scenario,
+        None,
+        &config,
+        &data,
+        &w.f.path("serve.log"),
+        &[("AUTOFIX_GIT_TIMEOUT_SECS", "2")],
+    );
+
+    let (status, outcome) = serve.post(&w.alert());
+    assert_eq!(status, 200, "{outcome}");
+    let incident = wait_until(
+        "a run that timed out on the silent remote",
+        PATIENCE,
+        || {
+            let list = serve.incidents();
+            let incident = list.first()?;
+            (incident["state"] == "queued" && incident["last_error"].is_string())
+                .then(|| incident.clone())
+        },
+    );
+    let error = incident["last_error"].as_str().unwrap();
+    assert!(error.contains(&url), "last_error names the remote: {error}");
+    assert!(error.contains("timed out"), "last_error says why: {error}");
+    w.assert_nothing_published();
+    drop(serve);
+}
+
 /// A tmpfs mounted on a folder for the life of the guard.
 struct Tmpfs(PathBuf);
 

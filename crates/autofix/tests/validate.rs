@@ -280,3 +280,47 @@ fn the_example_gitops_trees_fail_only_where_their_manifests_break_policy() {
     assert_eq!(skipped + passed + 12, summary["objects"].as_u64().unwrap());
     assert!(passed > skipped, "{summary}");
 }
+
+/// Many files are checked on several threads, yet reported in walk order; a patch reached
+/// through a symbolic link is still known as the patch its kustomization lists.
+#[test]
+fn many_files_come_back_in_walk_order_and_linked_patches_are_still_patches() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let app = dir.path().join("app");
+    std::fs::create_dir_all(app.join("real")).unwrap();
+    let names: Vec<String> = (0..100).map(|n| format!("d{n:03}.yaml")).collect();
+    for (n, name) in names.iter().enumerate() {
+        let manifest = deployment("", LIMITS).replacen("name: cart", &format!("name: cart-{n}"), 1);
+        std::fs::write(app.join(name), manifest).unwrap();
+    }
+    std::fs::write(
+        app.join("kustomization.yaml"),
+        "resources: [d000.yaml]\npatches:\n  - path: real/patch.yaml\n",
+    )
+    .unwrap();
+    // A partial Deployment: checked as an object it would fail (no containers, no selector).
+    let patch = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: cart-0}\n\
+                 spec: {replicas: 3}\n";
+    std::fs::write(app.join("real/patch.yaml"), patch).unwrap();
+    std::os::unix::fs::symlink("real/patch.yaml", app.join("zz-linked-patch.yaml")).unwrap();
+
+    let (code, report) = validate_json(&[dir.path()]);
+    assert_eq!(code, Some(0), "{report:#}");
+    let files: Vec<&str> = report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    let mut expected: Vec<String> = names
+        .iter()
+        .map(|name| app.join(name).display().to_string())
+        .collect();
+    expected.push(app.join("real/patch.yaml").display().to_string());
+    expected.push(app.join("zz-linked-patch.yaml").display().to_string());
+    assert_eq!(files, expected);
+    for file in report["files"].as_array().unwrap().iter().rev().take(2) {
+        let reason = file["objects"][0]["reason"].as_str().unwrap_or_default();
+        assert!(reason.contains("kustomize patch"), "{file:#}");
+    }
+}

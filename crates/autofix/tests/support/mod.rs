@@ -381,6 +381,18 @@ impl Serve {
         data_dir: &Path,
         log: &Path,
     ) -> Serve {
+        Serve::launch_with(snapshot, gitops, config, data_dir, log, &[])
+    }
+
+    /// [`Serve::launch`] with extra environment variables for the process.
+    pub fn launch_with(
+        snapshot: &Path,
+        gitops: Option<&Path>,
+        config: &Path,
+        data_dir: &Path,
+        log: &Path,
+        env: &[(&str, &str)],
+    ) -> Serve {
         let port = free_port();
         let mut command = Command::new(bin());
         command.args(["serve", "--snapshot"]).arg(snapshot);
@@ -396,7 +408,8 @@ impl Serve {
             .env("AUTOFIX_LOG", "info")
             .env("NO_COLOR", "1")
             .env_remove("AUTOFIX_WEBHOOK_TOKEN")
-            .env_remove("AUTOFIX_MLFLOW_URI");
+            .env_remove("AUTOFIX_MLFLOW_URI")
+            .envs(env.iter().copied());
         let mut serve = Serve {
             proc: Proc::spawn("autofix serve", command, log),
             base: format!("http://127.0.0.1:{port}"),
