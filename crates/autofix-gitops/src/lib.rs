@@ -38,4 +38,3 @@ pub use credentials::Credentials;
 pub use error::GitopsError;
 pub use push::PushOutcome;
 pub use remote::{Mirror, RemoteSpec};
-pub use timeouts::{DEFAULT_NETWORK_TIMEOUT, NETWORK_TIMEOUT_ENV};

@@ -6,10 +6,10 @@ use std::sync::Once;
 use std::time::Duration;
 
 /// How long a fetch or push waits to connect, and then for each read or write, by default.
-pub const DEFAULT_NETWORK_TIMEOUT: Duration = Duration::from_secs(60);
+const DEFAULT_NETWORK_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The environment variable that overrides [`DEFAULT_NETWORK_TIMEOUT`], in whole seconds.
-pub const NETWORK_TIMEOUT_ENV: &str = "AUTOFIX_GIT_TIMEOUT_SECS";
+const NETWORK_TIMEOUT_ENV: &str = "AUTOFIX_GIT_TIMEOUT_SECS";
 
 /// Sets libgit2's connect and read/write timeouts, once per process; every fetch and push of
 /// this crate calls it first.
