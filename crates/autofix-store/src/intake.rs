@@ -112,11 +112,22 @@ pub(crate) async fn record_together(
     deliveries: &[Delivery<'_>],
 ) -> Result<Vec<Result<DeliveryOutcome, StoreError>>, StoreError> {
     let now = now_ms();
+    let identified: Vec<Vec<Identified>> = deliveries
+        .iter()
+        .map(|delivery| {
+            let alerts = delivery.payload.alerts.iter();
+            alerts.map(|a| (alert_key(a), target_of(a))).collect()
+        })
+        .collect();
     let mut tx = begin_write(writer, backend, Durability::Acknowledged).await?;
-    let mut plan = Plan::load(&mut tx, deliveries).await?;
+    let mut plan = Plan::load(&mut tx, &identified).await?;
     let planned: Vec<Result<Planned, StoreError>> = deliveries
         .iter()
-        .map(|delivery| plan.share_of(delivery).map(|share| plan.accept(share)))
+        .zip(identified)
+        .map(|(delivery, identified)| {
+            let share = plan.share_of(delivery, identified)?;
+            Ok(plan.accept(share))
+        })
         .collect();
     let ids = plan.write(&mut tx, now).await?;
     let merged = merged_among(&mut tx, ids.values().copied()).await?;
@@ -149,6 +160,9 @@ pub(crate) async fn record_together(
 /// An alert notification's identity (fingerprint, startsAt, status): Alertmanager re-sends it
 /// unchanged.
 type AlertKey = (String, String, &'static str);
+
+/// An alert's identity and the incident it belongs to, worked out once per alert.
+type Identified = (AlertKey, Option<Target>);
 
 /// An incident as the plan sees it.
 #[derive(Debug, Clone, Copy)]
@@ -208,11 +222,13 @@ impl Plan {
     /// they belong to.
     async fn load(
         conn: &mut AnyConnection,
-        deliveries: &[Delivery<'_>],
+        identified: &[Vec<Identified>],
     ) -> Result<Plan, StoreError> {
-        let alerts = || deliveries.iter().flat_map(|d| &d.payload.alerts);
-        let keys: Vec<AlertKey> = alerts().map(alert_key).collect();
-        let targets: BTreeSet<String> = alerts().filter_map(target_of).map(|t| t.key).collect();
+        let alerts = || identified.iter().flatten();
+        let keys: Vec<AlertKey> = alerts().map(|(key, _)| key.clone()).collect();
+        let targets: BTreeSet<String> = alerts()
+            .filter_map(|(_, target)| Some(target.as_ref()?.key.clone()))
+            .collect();
         Ok(Plan {
             depth: queued_now(conn).await?,
             seen: recorded_among(conn, &keys).await?,
@@ -222,8 +238,13 @@ impl Plan {
         })
     }
 
-    /// Plans one delivery against what earlier ones planned; a refusal changes nothing.
-    fn share_of(&self, delivery: &Delivery<'_>) -> Result<Share, StoreError> {
+    /// Plans one delivery (its alerts `identified`) against what earlier ones planned; a refusal
+    /// changes nothing.
+    fn share_of(
+        &self,
+        delivery: &Delivery<'_>,
+        identified: Vec<Identified>,
+    ) -> Result<Share, StoreError> {
         let mut share = Share {
             planned: Planned {
                 outcome: DeliveryOutcome::default(),
@@ -236,14 +257,12 @@ impl Plan {
             created: Vec::new(),
             alerts: Vec::new(),
         };
-        for alert in &delivery.payload.alerts {
-            let key = alert_key(alert);
+        for (alert, (key, target)) in delivery.payload.alerts.iter().zip(identified) {
             if self.seen.contains(&key) || share.seen.contains(&key) {
                 share.planned.outcome.duplicates += 1;
                 continue;
             }
             share.planned.outcome.new_alerts += 1;
-            let target = target_of(alert);
             if target.as_ref().is_none_or(|t| !t.actionable) {
                 share.planned.outcome.ignored += 1;
             }
@@ -370,7 +389,7 @@ impl Plan {
 }
 
 /// How many incidents wait in the queue now.
-async fn queued_now(conn: &mut AnyConnection) -> Result<i64, StoreError> {
+pub(crate) async fn queued_now(conn: &mut AnyConnection) -> Result<i64, StoreError> {
     let depth = sqlx::query_scalar("SELECT COUNT(*) FROM incidents WHERE state = 'queued'")
         .fetch_one(conn)
         .await?;

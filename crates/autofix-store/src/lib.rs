@@ -203,9 +203,8 @@ impl Store {
 
     /// Incidents waiting for a worker (including those waiting out a retry backoff).
     pub async fn queue_depth(&self) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM incidents WHERE state = 'queued'")
-            .fetch_one(&self.reader)
-            .await?;
+        let mut conn = self.reader.acquire().await?;
+        let n = intake::queued_now(&mut conn).await?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
