@@ -5,7 +5,8 @@
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
 #
 #   SECONDS_PER_TARGET  libFuzzer's -max_total_time for each target (default 60)
-#   TARGET              alertmanager_payload, github_webhook, quantity, yaml_edit (default: all)
+#   TARGET              alertmanager_payload, github_webhook, quantity, yaml_edit, yaml_parse
+#                       (default: all)
 #
 # Installs cargo-fuzz into ~/.cargo/bin when it is missing. Builds without a sanitizer
 # (`-s none`): the workspace forbids `unsafe`, so AddressSanitizer would mostly slow the runs
@@ -24,7 +25,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 fuzz="$root/fuzz"
 seconds="${1:-60}"
 shift || true
-all=(alertmanager_payload github_webhook quantity yaml_edit)
+all=(alertmanager_payload github_webhook quantity yaml_edit yaml_parse)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 
@@ -33,7 +34,7 @@ targets=("$@")
 max_len() {
     case "$1" in
         quantity) echo 64 ;;
-        yaml_edit) echo 16384 ;;
+        yaml_edit | yaml_parse) echo 16384 ;;
         *) echo 65536 ;;
     esac
 }

@@ -1,9 +1,13 @@
 //! Safe reading of YAML text into JSON values.
 //!
 //! serde-saphyr enforces a budget on events, nodes and alias expansion, so a YAML bomb (deeply
-//! nested aliases) fails with an error instead of exhausting memory.
+//! nested aliases) fails with an error instead of exhausting memory. Plain data (no anchors,
+//! tags or doubtful scalars: nearly every manifest) is built straight from the events of the
+//! same parser, about twice as fast, with the same values (see `direct`).
 
 use serde_json::Value;
+
+mod direct;
 
 /// The largest YAML file kube-autofix reads (bytes); Kubernetes objects are far smaller.
 pub const MAX_YAML_BYTES: usize = 8 * 1024 * 1024;
@@ -24,13 +28,21 @@ pub fn parse_documents(text: &str) -> Result<Vec<Value>, YamlError> {
     if text.len() > MAX_YAML_BYTES {
         return Err(YamlError::TooLarge(text.len()));
     }
-    let docs: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| {
+    let docs = match direct::documents(text) {
+        Some(docs) => docs,
+        None => from_serde_saphyr(text)?,
+    };
+    Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
+}
+
+/// Every document of `text` through serde-saphyr, the reference for what YAML means.
+fn from_serde_saphyr(text: &str) -> Result<Vec<Value>, YamlError> {
+    serde_saphyr::from_multiple(text).map_err(|e| {
         // The first line holds the position and the reason; the rest is a source excerpt.
         let text = e.to_string();
         let first = text.lines().next().unwrap_or_default();
         YamlError::Syntax(first.trim_start_matches("error: ").to_string())
-    })?;
-    Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
+    })
 }
 
 /// Parses a YAML stream and flattens `kind: List` documents into their items.

@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Instant;
 
 /// File names that hold no Kubernetes object: kustomize and Helm inputs.
@@ -160,34 +160,66 @@ pub fn run(paths: &[PathBuf], policy: &PolicyConfig, json: bool) -> anyhow::Resu
 /// Walks `paths` and checks every object; a missing path is bad input.
 pub fn validate(paths: &[PathBuf], policy: &PolicyConfig) -> anyhow::Result<Report> {
     let started = Instant::now();
-    let mut walk = Walk::default();
+    let mut roots = Vec::with_capacity(paths.len());
     for path in paths {
         let meta = std::fs::metadata(path)
             .map_err(|e| BadInput(anyhow::Error::new(e).context(format!("{}", path.display()))))?;
-        if meta.is_dir() {
-            walk.dir(path);
-        } else {
-            walk.found.push(Ok(Found {
-                path: path.clone(),
-                linked: true,
-            }));
-        }
+        roots.push((path, meta.is_dir()));
     }
-    // Which files are kustomize patches is settled first, in walk order (it reads and caches
-    // the kustomizations); then the files are read and checked on every core.
-    let mut patches = Patches::default();
-    let jobs: Vec<Job> = walk
-        .found
-        .into_iter()
-        .map(|found| match found {
-            Ok(found) => Job::Check {
-                patch_of: patches.listed_by(&found),
-                path: found.path,
-            },
-            Err((path, error)) => Job::Unreadable { path, error },
-        })
-        .collect();
-    let files = in_parallel(&jobs, |job| job.run(policy));
+    // This thread walks and hands each file over as it is found; the other cores read and
+    // check them meanwhile, and this one joins them when the walk is done. The kustomizations
+    // that may list a file as a patch are read once each, by whichever thread needs one first.
+    let patches = Patches::default();
+    let (found, to_check) = mpsc::channel::<(usize, Result<Found, FileResult>)>();
+    let to_check = Mutex::new(to_check);
+    let check = || {
+        let mut done = Vec::new();
+        loop {
+            let next = to_check.lock().expect("no panic while held").recv();
+            let Ok((index, found)) = next else {
+                return done;
+            };
+            done.push((
+                index,
+                match found {
+                    Ok(found) => check_file(&found.path, policy, &patches.listed_by(&found)),
+                    Err(unreadable) => unreadable,
+                },
+            ));
+        }
+    };
+    let helpers = std::thread::available_parallelism().map_or(1, usize::from) - 1;
+    let (charts, mut done) = std::thread::scope(|scope| {
+        let helpers: Vec<_> = (0..helpers).map(|_| scope.spawn(check)).collect();
+        let mut walk = Walk {
+            found,
+            count: 0,
+            charts: Vec::new(),
+            patches: &patches,
+        };
+        for (path, is_dir) in roots {
+            if is_dir {
+                // Folders below are never symbolic links (the walk does not follow them), so
+                // each one's real path is this folder's joined with the names on the way down.
+                walk.dir(path, std::fs::canonicalize(path).ok());
+            } else {
+                walk.file(path.clone(), None);
+            }
+        }
+        let Walk { found, charts, .. } = walk;
+        drop(found);
+        let mut done = check();
+        for helper in helpers {
+            done.extend(
+                helper
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            );
+        }
+        (charts, done)
+    });
+    done.sort_unstable_by_key(|(index, _)| *index);
+    let files: Vec<FileResult> = done.into_iter().map(|(_, file)| file).collect();
     let mut summary = Summary {
         files: files.len(),
         ..Summary::default()
@@ -206,108 +238,79 @@ pub fn validate(paths: &[PathBuf], policy: &PolicyConfig) -> anyhow::Result<Repo
     summary.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     Ok(Report {
         files,
-        charts_skipped: walk.charts,
+        charts_skipped: charts,
         summary,
     })
-}
-
-/// Fewest files worth a thread of their own.
-const FILES_PER_THREAD: usize = 32;
-
-/// Runs `work` over `items` on up to one thread per core, the answers in the items' order.
-fn in_parallel<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .min(items.len() / FILES_PER_THREAD)
-        .max(1);
-    if threads == 1 {
-        return items.iter().map(work).collect();
-    }
-    let next = AtomicUsize::new(0);
-    let share = || {
-        let mut done = Vec::new();
-        loop {
-            let index = next.fetch_add(1, Ordering::Relaxed);
-            let Some(item) = items.get(index) else {
-                return done;
-            };
-            done.push((index, work(item)));
-        }
-    };
-    let mut done: Vec<(usize, R)> = std::thread::scope(|scope| {
-        let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(share)).collect();
-        let mut done = share();
-        for helper in helpers {
-            done.extend(
-                helper
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            );
-        }
-        done
-    });
-    done.sort_unstable_by_key(|(index, _)| *index);
-    done.into_iter().map(|(_, answer)| answer).collect()
-}
-
-/// One file to report on.
-enum Job {
-    /// Read and check it; `patch_of` is the kustomization listing it as a patch.
-    Check {
-        path: PathBuf,
-        patch_of: Option<PathBuf>,
-    },
-    /// Its folder could not be listed.
-    Unreadable { path: PathBuf, error: String },
-}
-
-impl Job {
-    fn run(&self, policy: &PolicyConfig) -> FileResult {
-        match self {
-            Job::Check { path, patch_of } => check_file(path, policy, patch_of),
-            Job::Unreadable { path, error } => FileResult {
-                path: path.display().to_string(),
-                error: Some(error.clone()),
-                objects: Vec::new(),
-            },
-        }
-    }
 }
 
 /// A file found by the walk.
 struct Found {
     path: PathBuf,
-    /// It may be a symbolic link (named on the command line, or a link in a folder): its real
-    /// path is resolved whole instead of from its folder's.
-    linked: bool,
+    /// Its real path, when known from its folder's; `None` for a file named on the command
+    /// line or a symbolic link found in a folder, which are resolved on their own.
+    real: Option<PathBuf>,
 }
 
-/// The files below the given folders, in name order, with the folders that could not be read.
-#[derive(Default)]
-struct Walk {
-    found: Vec<Result<Found, (PathBuf, String)>>,
+/// Finds the files below the given folders, in name order, and hands each one over (with the
+/// folders that could not be read) numbered in that order.
+struct Walk<'a> {
+    found: mpsc::Sender<(usize, Result<Found, FileResult>)>,
+    /// Files handed over so far.
+    count: usize,
+    /// Folders left out because they are Helm charts.
     charts: Vec<String>,
+    /// Where the kustomization of each folder walked is noted.
+    patches: &'a Patches,
 }
 
-impl Walk {
-    fn dir(&mut self, dir: &Path) {
-        if dir.join("Chart.yaml").is_file() {
-            self.charts.push(dir.display().to_string());
-            return;
-        }
+impl Walk<'_> {
+    /// Hands one file over to be checked.
+    fn file(&mut self, path: PathBuf, real: Option<PathBuf>) {
+        self.hand_over(Ok(Found { path, real }));
+    }
+
+    fn hand_over(&mut self, found: Result<Found, FileResult>) {
+        // The receiving side lives until the walk is over.
+        let _ = self.found.send((self.count, found));
+        self.count += 1;
+    }
+
+    /// Walks `dir`, whose real path is `real` when it could be resolved.
+    fn dir(&mut self, dir: &Path, real: Option<PathBuf>) {
         let entries = match std::fs::read_dir(dir) {
             Ok(entries) => entries,
             Err(e) => {
-                self.found.push(Err((
-                    dir.to_path_buf(),
-                    format!("cannot list the folder: {e}"),
-                )));
+                self.hand_over(Err(FileResult {
+                    path: dir.display().to_string(),
+                    error: Some(format!("cannot list the folder: {e}")),
+                    objects: Vec::new(),
+                }));
                 return;
             }
         };
         let mut entries: Vec<_> = entries.flatten().collect();
         entries.sort_by_key(|e| e.file_name());
-        for entry in entries {
+        let is_file = |entry: &std::fs::DirEntry| {
+            entry
+                .file_type()
+                .is_ok_and(|kind| kind.is_file() || (kind.is_symlink() && entry.path().is_file()))
+        };
+        let named = |name: &str| entries.iter().find(|e| e.file_name() == name);
+        if named("Chart.yaml").is_some_and(is_file) {
+            self.charts.push(dir.display().to_string());
+            return;
+        }
+        if let Some(real) = &real {
+            let kustomization = KUSTOMIZATIONS
+                .into_iter()
+                .find(|name| named(name).is_some_and(is_file));
+            self.patches
+                .kustomizations
+                .lock()
+                .expect("no panic while held")
+                .insert(real.clone(), kustomization);
+        }
+        for entry in &entries {
             let name = entry.file_name();
             let name = name.to_string_lossy();
             if name.starts_with('.') {
@@ -319,15 +322,17 @@ impl Walk {
                 continue;
             };
             if kind.is_dir() {
-                self.dir(&path);
+                let real = real.as_ref().map(|real| real.join(entry.file_name()));
+                self.dir(&path, real);
             } else if is_manifest_name(&name)
                 && !NOT_OBJECTS.contains(&name.as_ref())
                 && (kind.is_file() || path.is_file())
             {
-                self.found.push(Ok(Found {
-                    path,
-                    linked: !kind.is_file(),
-                }));
+                let real = match &real {
+                    Some(real) if kind.is_file() => Some(real.join(entry.file_name())),
+                    _ => None,
+                };
+                self.file(path, real);
             }
         }
     }
@@ -339,29 +344,32 @@ fn is_manifest_name(name: &str) -> bool {
         .any(|ext| name.ends_with(ext))
 }
 
-/// The kustomize patch files listed by the kustomizations met so far, per folder, and the real
-/// path of each folder met.
+/// Which files the kustomizations list as patches; shared by the walk and the checking threads.
 #[derive(Default)]
 struct Patches {
-    by_dir: HashMap<PathBuf, Vec<PathBuf>>,
-    real_dirs: HashMap<PathBuf, Option<PathBuf>>,
+    /// The kustomization file of each folder walked so far, by real path. A file is handed
+    /// over after its folders are walked, so theirs are always known by then.
+    kustomizations: Mutex<HashMap<PathBuf, Option<&'static str>>>,
+    /// The patch files each folder's kustomization lists (real paths), read once per folder.
+    listed: Mutex<HashMap<PathBuf, Arc<[PathBuf]>>>,
 }
 
 impl Patches {
     /// The kustomization listing `found` as a patch, if one within [`PATCH_SEARCH_DEPTH`]
     /// folders up does; shown relative to the file as given.
-    fn listed_by(&mut self, found: &Found) -> Option<PathBuf> {
-        let file = found.path.as_path();
-        let canonical = self.real_path(found)?;
-        let levels = canonical.ancestors().skip(1).take(PATCH_SEARCH_DEPTH);
+    fn listed_by(&self, found: &Found) -> Option<PathBuf> {
+        let real = match &found.real {
+            Some(real) => real.clone(),
+            None => std::fs::canonicalize(&found.path).ok()?,
+        };
+        let levels = real.ancestors().skip(1).take(PATCH_SEARCH_DEPTH);
         for (up, dir) in levels.enumerate() {
-            let listed = self
-                .by_dir
-                .entry(dir.to_path_buf())
-                .or_insert_with(|| patches_of(dir));
-            if listed.contains(&canonical) {
-                let name = KUSTOMIZATIONS.iter().find(|k| dir.join(k).is_file())?;
-                let given = file
+            let Some(name) = self.kustomization_in(dir) else {
+                continue;
+            };
+            if self.listed_in(dir, name).contains(&real) {
+                let given = found
+                    .path
                     .ancestors()
                     .nth(up + 1)
                     .filter(|d| d.components().count() > 0);
@@ -371,30 +379,47 @@ impl Patches {
         None
     }
 
-    /// The file's real path: its folder's (resolved once per folder) joined with its name.
-    fn real_path(&mut self, found: &Found) -> Option<PathBuf> {
-        if found.linked {
-            return std::fs::canonicalize(&found.path).ok();
+    /// The kustomization file of `dir`: known from the walk, else looked for (a folder above
+    /// the ones given).
+    fn kustomization_in(&self, dir: &Path) -> Option<&'static str> {
+        let known = self
+            .kustomizations
+            .lock()
+            .expect("no panic while held")
+            .get(dir)
+            .copied();
+        match known {
+            Some(known) => known,
+            None => KUSTOMIZATIONS
+                .into_iter()
+                .find(|name| dir.join(name).is_file()),
         }
-        let dir = match found.path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => Path::new("."),
-        };
-        let real = self
-            .real_dirs
-            .entry(dir.to_path_buf())
-            .or_insert_with(|| std::fs::canonicalize(dir).ok());
-        Some(real.as_ref()?.join(found.path.file_name()?))
+    }
+
+    /// The patch files `dir/name` lists, read the first time they are asked for.
+    fn listed_in(&self, dir: &Path, name: &str) -> Arc<[PathBuf]> {
+        let known = self
+            .listed
+            .lock()
+            .expect("no panic while held")
+            .get(dir)
+            .cloned();
+        known.unwrap_or_else(|| {
+            let listed: Arc<[PathBuf]> = patches_of(dir, name).into();
+            let mut listed_by_dir = self.listed.lock().expect("no panic while held");
+            listed_by_dir
+                .entry(dir.to_path_buf())
+                .or_insert(listed)
+                .clone()
+        })
     }
 }
 
-/// The patch files `dir`'s kustomization lists (`patches[].path`, `patchesStrategicMerge[]`,
-/// `patchesJson6902[].path`), as canonical paths; none when there is no readable one.
-fn patches_of(dir: &Path) -> Vec<PathBuf> {
-    let Some(text) = KUSTOMIZATIONS
-        .iter()
-        .find_map(|name| std::fs::read_to_string(dir.join(name)).ok())
-    else {
+/// The patch files the kustomization `dir/name` lists (`patches[].path`,
+/// `patchesStrategicMerge[]`, `patchesJson6902[].path`), as real paths; none when it cannot be
+/// read.
+fn patches_of(dir: &Path, name: &str) -> Vec<PathBuf> {
+    let Ok(text) = std::fs::read_to_string(dir.join(name)) else {
         return Vec::new();
     };
     let Ok(docs) = parse_documents(&text) else {
