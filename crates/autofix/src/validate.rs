@@ -188,9 +188,9 @@ pub fn validate(paths: &[PathBuf], policy: &PolicyConfig) -> anyhow::Result<Repo
             ));
         }
     };
-    let helpers = std::thread::available_parallelism().map_or(1, usize::from) - 1;
+    let other_cores = std::thread::available_parallelism().map_or(1, usize::from) - 1;
     let (charts, mut done) = std::thread::scope(|scope| {
-        let helpers: Vec<_> = (0..helpers).map(|_| scope.spawn(check)).collect();
+        let helpers: Vec<_> = (0..other_cores).map(|_| scope.spawn(check)).collect();
         let mut walk = Walk {
             found,
             count: 0,
@@ -326,7 +326,7 @@ impl Walk<'_> {
                 self.dir(&path, real);
             } else if is_manifest_name(&name)
                 && !NOT_OBJECTS.contains(&name.as_ref())
-                && (kind.is_file() || path.is_file())
+                && is_file(entry)
             {
                 let real = match &real {
                     Some(real) if kind.is_file() => Some(real.join(entry.file_name())),

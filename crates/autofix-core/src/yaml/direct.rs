@@ -8,9 +8,9 @@
 //! "Everything else" is anchors, aliases, tags, `%YAML` directives, merge keys, keys that are
 //! not strings, repeated keys, scalars that might not be strings (`yes`, `1e3`, `0x1F`, `.5`;
 //! those are resolved by serde-saphyr one at a time), syntax errors (for serde-saphyr's
-//! message), and texts near serde-saphyr's budget. So both ways give the same values, which
-//! `tests/yaml_direct.rs` checks over every manifest of the repository and the fuzz target
-//! `yaml_parse` checks over arbitrary text.
+//! message), scalars written with a carriage return, and texts near serde-saphyr's budget. So
+//! both ways give the same values, which the tests below check over every manifest of the
+//! repository and the fuzz target `yaml_parse` checks over arbitrary text.
 
 use serde_json::{Map, Number, Value};
 use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle};
@@ -72,8 +72,7 @@ pub(super) fn documents(text: &str) -> Option<Vec<Value>> {
                 if source.contains('\r') {
                     return None;
                 }
-                let text = value;
-                scalar(&text, style)?
+                scalar(&value, style)?
             }
             // Comments carry no data; anything else (aliases) is serde-saphyr's to expand.
             Event::Comment(..) => continue,
