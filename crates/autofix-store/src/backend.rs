@@ -8,6 +8,7 @@ use crate::StoreError;
 use serde::Serialize;
 use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::pool::MaybePoolConnection;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Any, AnyPool, Transaction};
 use sqlx::{Executor, SqlStr};
@@ -18,7 +19,7 @@ use std::time::Duration;
 type Step = (i64, &'static str, &'static str);
 
 /// The SQLite schema, applied in order when the store opens.
-const SQLITE_MIGRATIONS: [Step; 4] = [
+const SQLITE_MIGRATIONS: [Step; 5] = [
     (
         1,
         "intake",
@@ -39,10 +40,15 @@ const SQLITE_MIGRATIONS: [Step; 4] = [
         "fix source",
         include_str!("../migrations/sqlite/0004_fix_source.sql"),
     ),
+    (
+        5,
+        "alert labels once",
+        include_str!("../migrations/sqlite/0005_alert_labels_once.sql"),
+    ),
 ];
 
 /// The same schema for PostgreSQL.
-const POSTGRES_MIGRATIONS: [Step; 4] = [
+const POSTGRES_MIGRATIONS: [Step; 5] = [
     (
         1,
         "intake",
@@ -62,6 +68,11 @@ const POSTGRES_MIGRATIONS: [Step; 4] = [
         4,
         "fix source",
         include_str!("../migrations/postgres/0004_fix_source.sql"),
+    ),
+    (
+        5,
+        "alert labels once",
+        include_str!("../migrations/postgres/0005_alert_labels_once.sql"),
     ),
 ];
 
@@ -129,19 +140,31 @@ pub(crate) enum Durability {
     Bookkeeping,
 }
 
-/// Begins a write transaction on `writer` that commits as durably as `durability` asks:
-/// SQLite's `synchronous` is set before each transaction (FULL waits for the disk, NORMAL leaves
-/// the WAL to be synced by the next FULL commit or checkpoint), PostgreSQL's `synchronous_commit`
-/// is turned off for bookkeeping.
+/// Begins a write transaction on a connection of `writer`; see [`begin_on`].
 pub(crate) async fn begin_write(
     writer: &AnyPool,
     backend: Backend,
     durability: Durability,
 ) -> Result<Transaction<'static, Any>, StoreError> {
+    let conn = writer.acquire().await?;
+    begin_on(conn, backend, durability).await
+}
+
+/// Begins a write transaction on `conn` that commits as durably as `durability` asks: SQLite's
+/// `synchronous` is set before each transaction (FULL waits for the disk, NORMAL leaves the WAL
+/// to be synced by the next FULL commit or checkpoint), PostgreSQL's `synchronous_commit` is
+/// turned off for bookkeeping.
+pub(crate) async fn begin_on<'c>(
+    conn: impl Into<MaybePoolConnection<'c, Any>>,
+    backend: Backend,
+    durability: Durability,
+) -> Result<Transaction<'c, Any>, StoreError> {
     match (backend, durability) {
         (Backend::Sqlite, durability) => {
-            // SQLite refuses to change it inside a transaction; every writer sets its own.
-            let mut conn = writer.acquire().await?;
+            // SQLite refuses to change it inside a transaction; every writer sets its own. (Not
+            // in one statement with the `BEGIN`: sqlx refuses a custom `BEGIN` on a connection
+            // whose last commit failed with a full disk, which SQLite had already rolled back.)
+            let mut conn = conn.into();
             let level = match durability {
                 Durability::Acknowledged => "PRAGMA synchronous = FULL",
                 Durability::Bookkeeping => "PRAGMA synchronous = NORMAL",
@@ -149,9 +172,9 @@ pub(crate) async fn begin_write(
             sqlx::query(level).execute(&mut *conn).await?;
             Ok(Transaction::begin(conn, None).await?)
         }
-        (Backend::Postgres, Durability::Acknowledged) => Ok(writer.begin().await?),
+        (Backend::Postgres, Durability::Acknowledged) => Ok(Transaction::begin(conn, None).await?),
         (Backend::Postgres, Durability::Bookkeeping) => {
-            let mut tx = writer.begin().await?;
+            let mut tx = Transaction::begin(conn, None).await?;
             sqlx::query("SET LOCAL synchronous_commit = off")
                 .execute(&mut *tx)
                 .await?;
@@ -219,7 +242,13 @@ async fn open_sqlite(url: &str) -> Result<(AnyPool, AnyPool), StoreError> {
         .max_connections(1)
         .acquire_timeout(ACQUIRE_TIMEOUT)
         .after_connect(|conn, _| {
-            Box::pin(async move { conn.execute(SQLITE_PRAGMAS).await.map(drop) })
+            Box::pin(async move {
+                conn.execute(SQLITE_PRAGMAS).await?;
+                // Checkpoints run beside the writer, not inside its commits (`group.rs`).
+                conn.execute("PRAGMA wal_autocheckpoint = 0")
+                    .await
+                    .map(drop)
+            })
         })
         .connect(url)
         .await?;

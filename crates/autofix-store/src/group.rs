@@ -6,29 +6,42 @@
 //! delivery waiting at that moment (up to [`MOST_PER_COMMIT`]), records them in one transaction
 //! ([`crate::intake`]), commits once and only then answers each caller. An answer still means
 //! "on disk"; under light load a group is a single delivery and nothing waits.
+//!
+//! Two things keep a group's time short: the writer task keeps the write connection while
+//! deliveries keep coming (bounded, so the workers' bookkeeping still gets in), and the log is
+//! checkpointed beside the writer, every second, instead of inside one of its commits.
 
 use crate::intake::{Delivery, record_together};
 use crate::{Backend, DeliveryOutcome, StoreError};
-use autofix_core::alert::WebhookPayload;
 use serde::Serialize;
-use sqlx::AnyPool;
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyPool};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::MissedTickBehavior;
 
 /// Most deliveries one commit carries, so that one transaction stays short.
 const MOST_PER_COMMIT: usize = 256;
 
+/// Longest time the writer task keeps the write connection across groups while deliveries
+/// keep coming; the workers' bookkeeping waits at most about this long.
+const MOST_HELD: Duration = Duration::from_millis(100);
+
+/// How often the write-ahead log is copied back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
 /// Deliveries that may wait for the writer before their senders wait too.
 const QUEUE: usize = 4096;
 
+/// Where a delivery's answer goes.
+type Answer = oneshot::Sender<Result<DeliveryOutcome, StoreError>>;
+
 /// A delivery waiting for the writer, and where its answer goes.
 struct Pending {
-    payload: WebhookPayload,
-    max_queued: Option<u64>,
-    recurrence_window: Duration,
-    answer: oneshot::Sender<Result<DeliveryOutcome, StoreError>>,
+    delivery: Delivery,
+    answer: Answer,
 }
 
 /// How much grouping happened since the store opened.
@@ -55,11 +68,12 @@ pub(crate) struct GroupCommit {
 }
 
 impl GroupCommit {
-    /// Starts the writer task on the store's writer pool.
-    pub(crate) fn start(writer: AnyPool) -> GroupCommit {
+    /// Starts the writer task on the store's writer pool, and the checkpoints on a reader.
+    pub(crate) fn start(writer: AnyPool, reader: AnyPool) -> GroupCommit {
         let (pending, waiting) = mpsc::channel(QUEUE);
         let counts = Arc::new(Counts::default());
         tokio::spawn(write_groups(writer, waiting, counts.clone()));
+        tokio::spawn(checkpoint_while(pending.downgrade(), reader));
         GroupCommit { pending, counts }
     }
 
@@ -71,59 +85,104 @@ impl GroupCommit {
         }
     }
 
-    /// Records a delivery together with those waiting beside it; `None` when the writer task is
-    /// gone (the runtime that started it ended), and the caller records the delivery itself.
+    /// Records a delivery together with those waiting beside it. The delivery comes back when
+    /// the writer task is gone (the runtime that started it ended), for the caller to record
+    /// itself.
     pub(crate) async fn submit(
         &self,
-        payload: &WebhookPayload,
-        max_queued: Option<u64>,
-        recurrence_window: Duration,
-    ) -> Option<Result<DeliveryOutcome, StoreError>> {
+        delivery: Delivery,
+    ) -> Result<Result<DeliveryOutcome, StoreError>, Delivery> {
         let (answer, reply) = oneshot::channel();
-        let pending = Pending {
-            payload: payload.clone(),
-            max_queued,
-            recurrence_window,
-            answer,
-        };
-        self.pending.send(pending).await.ok()?;
-        Some(reply.await.unwrap_or(Err(StoreError::WriterGone)))
+        let pending = Pending { delivery, answer };
+        if let Err(refused) = self.pending.send(pending).await {
+            return Err(refused.0.delivery);
+        }
+        Ok(reply.await.unwrap_or(Err(StoreError::WriterGone)))
     }
 }
 
 /// The writer task: waits for a delivery, takes every other one already waiting, records them
 /// in one transaction and answers each.
+///
+/// While deliveries keep coming, the task keeps the write connection for the next group, up to
+/// [`MOST_HELD`]: the workers' bookkeeping, which shares the connection, then waits instead of
+/// putting itself between every two groups. Once nothing waits, the connection goes back.
 async fn write_groups(writer: AnyPool, mut waiting: mpsc::Receiver<Pending>, counts: Arc<Counts>) {
     let mut group: Vec<Pending> = Vec::with_capacity(MOST_PER_COMMIT);
-    while waiting.recv_many(&mut group, MOST_PER_COMMIT).await > 0 {
-        let deliveries: Vec<Delivery<'_>> = group
-            .iter()
-            .map(|p| Delivery {
-                payload: &p.payload,
-                max_queued: p.max_queued,
-                recurrence_window: p.recurrence_window,
-            })
-            .collect();
-        let outcomes = record_together(&writer, Backend::Sqlite, &deliveries).await;
-        drop(deliveries);
+    let mut held: Option<(PoolConnection<Any>, Instant)> = None;
+    loop {
+        if waiting.is_empty() {
+            held = None;
+        }
+        if waiting.recv_many(&mut group, MOST_PER_COMMIT).await == 0 {
+            return;
+        }
+        let (deliveries, answers): (Vec<Delivery>, Vec<_>) =
+            group.drain(..).map(|p| (p.delivery, p.answer)).unzip();
+        let (mut conn, since) = match held.take() {
+            Some((conn, since)) if since.elapsed() < MOST_HELD => (conn, since),
+            other => {
+                drop(other);
+                match writer.acquire().await {
+                    Ok(conn) => (conn, Instant::now()),
+                    Err(e) => {
+                        answer_failure(answers, &StoreError::from(e));
+                        continue;
+                    }
+                }
+            }
+        };
+        let outcomes = record_together(&mut conn, Backend::Sqlite, deliveries).await;
+        if outcomes.is_ok() {
+            held = Some((conn, since));
+        } else {
+            // A failed commit (a full disk) can leave sqlx's idea of the connection's
+            // transaction out of step with SQLite's: the pool opens a fresh one instead.
+            conn.close_on_drop();
+        }
         // A caller that went away (its client hung up) misses an answer, not its delivery.
         match outcomes {
             Ok(outcomes) => {
                 counts.commits.fetch_add(1, Ordering::Relaxed);
                 let carried = u64::try_from(outcomes.len()).unwrap_or(u64::MAX);
                 counts.deliveries.fetch_add(carried, Ordering::Relaxed);
-                for (pending, outcome) in group.drain(..).zip(outcomes) {
-                    let _ = pending.answer.send(outcome);
+                for (answer, outcome) in answers.into_iter().zip(outcomes) {
+                    let _ = answer.send(outcome);
                 }
             }
-            Err(e) => {
-                let message = e.to_string();
-                for pending in group.drain(..) {
-                    let _ = pending
-                        .answer
-                        .send(Err(StoreError::GroupCommit(message.clone())));
-                }
-            }
+            Err(e) => answer_failure(answers, &e),
+        }
+    }
+}
+
+/// Tells every delivery of a group that failed as a whole that it was not recorded.
+fn answer_failure(answers: Vec<Answer>, error: &StoreError) {
+    let message = error.to_string();
+    for answer in answers {
+        let _ = answer.send(Err(StoreError::GroupCommit(message.clone())));
+    }
+}
+
+/// Copies the write-ahead log back into the database file every [`CHECKPOINT_EVERY`], until the
+/// store is gone (`alive` no longer upgrades).
+///
+/// SQLite would otherwise checkpoint inside whichever commit crosses 1000 pages of log, and that
+/// commit's deliveries, and every group waiting behind them, would wait for the copy and its
+/// `fsync`. A passive checkpoint on a reader connection runs beside the writer instead; it never
+/// blocks it, and what it cannot copy yet waits for the next round.
+async fn checkpoint_while(alive: mpsc::WeakSender<Pending>, reader: AnyPool) {
+    let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+    every.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if alive.upgrade().is_none() {
+            return;
+        }
+        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&reader)
+            .await
+        {
+            tracing::warn!(%error, "SQLite checkpoint failed; the next round tries again");
         }
     }
 }

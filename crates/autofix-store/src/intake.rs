@@ -1,13 +1,13 @@
 //! Recording a webhook delivery: dedup, grouping into incidents, queueing new work.
 
-use crate::backend::{Durability, begin_write};
+use crate::backend::{Durability, begin_on};
 use crate::outcomes::follow_merge;
 use crate::{Backend, DeliveryOutcome, IncidentId, IncidentState, Store, StoreError, now_ms};
 use autofix_core::alert::{Alert, AlertStatus, WebhookPayload};
 use autofix_core::incident::DEFAULT_CLUSTER;
 use autofix_core::workload_hint;
 use sha2::{Digest, Sha256};
-use sqlx::{AnyConnection, AnyPool, AssertSqlSafe};
+use sqlx::{AnyConnection, AssertSqlSafe};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
@@ -21,11 +21,12 @@ const IGNORED_REASON: &str =
 /// How many times a delivery is recorded before a conflict with another replica is an error.
 const CONFLICT_TRIES: u32 = 8;
 
-/// Most bind parameters one statement carries. SQLite looks each parameter up by a walk over
-/// the statement's list of them, so binding costs grow with the square of the count.
-const MOST_PARAMETERS: usize = 240;
+/// Most bind parameters one statement carries: a group of deliveries is a handful of statements,
+/// well under SQLite's limit of 32,766 and PostgreSQL's of 65,535.
+const MOST_PARAMETERS: usize = 4000;
 
 /// Where a new alert goes.
+#[derive(Clone)]
 struct Target {
     key: String,
     cluster: String,
@@ -55,16 +56,16 @@ impl Store {
         payload: &WebhookPayload,
         max_queued: Option<u64>,
     ) -> Result<DeliveryOutcome, StoreError> {
-        if let Some(group) = &self.group
-            && let Some(answer) = group
-                .submit(payload, max_queued, self.recurrence_window)
-                .await
-        {
-            return answer;
+        let mut delivery = Delivery::prepare(payload, max_queued, self.recurrence_window)?;
+        if let Some(group) = &self.group {
+            match group.submit(delivery).await {
+                Ok(answer) => return answer,
+                Err(back) => delivery = back,
+            }
         }
         let mut tries = 1;
         loop {
-            match self.record_alone(payload, max_queued).await {
+            match self.record_alone(delivery.clone()).await {
                 Err(e) if tries < CONFLICT_TRIES && e.is_conflict() => tries += 1,
                 result => return result,
             }
@@ -72,30 +73,73 @@ impl Store {
     }
 
     /// One delivery in a transaction of its own.
-    async fn record_alone(
-        &self,
-        payload: &WebhookPayload,
-        max_queued: Option<u64>,
-    ) -> Result<DeliveryOutcome, StoreError> {
-        let delivery = Delivery {
-            payload,
-            max_queued,
-            recurrence_window: self.recurrence_window,
-        };
-        let mut answers = record_together(&self.writer, self.backend, &[delivery]).await?;
+    async fn record_alone(&self, delivery: Delivery) -> Result<DeliveryOutcome, StoreError> {
+        let mut conn = self.writer.acquire().await?;
+        let mut answers = record_together(&mut conn, self.backend, vec![delivery]).await?;
         answers.pop().expect("one answer per delivery")
     }
 }
 
-/// One delivery to record, with the limits that apply to it.
-#[derive(Clone, Copy)]
-pub(crate) struct Delivery<'a> {
-    /// The webhook body.
-    pub payload: &'a WebhookPayload,
+/// One delivery to record, its alerts already worked out, with the limits that apply to it.
+#[derive(Clone)]
+pub(crate) struct Delivery {
+    /// The delivery's alerts, in the order of the webhook body.
+    alerts: Vec<PreparedAlert>,
     /// Refuse the delivery if more incidents than this would wait.
-    pub max_queued: Option<u64>,
+    max_queued: Option<u64>,
     /// A firing alert this long after a merge is a recurrence.
-    pub recurrence_window: Duration,
+    recurrence_window: Duration,
+}
+
+/// An alert as the writer needs it: its identity, its incident, and its row if it is new.
+#[derive(Clone)]
+struct PreparedAlert {
+    key: AlertKey,
+    target: Option<Target>,
+    status: AlertStatus,
+    alertname: String,
+    /// The alert as stored (JSON).
+    body: String,
+}
+
+impl Delivery {
+    /// Works out each alert's identity, incident and stored form. This runs in the caller's
+    /// task, beside other callers, so that the writer, whom deliveries wait for in turn, does
+    /// only the part that must be serial.
+    pub(crate) fn prepare(
+        payload: &WebhookPayload,
+        max_queued: Option<u64>,
+        recurrence_window: Duration,
+    ) -> Result<Delivery, StoreError> {
+        let alerts = payload
+            .alerts
+            .iter()
+            .map(|alert| {
+                let key = alert_key(alert);
+                let body = if alert.fingerprint == key.0 {
+                    json(alert, "alert")?
+                } else {
+                    let stored = Alert {
+                        fingerprint: key.0.clone(),
+                        ..alert.clone()
+                    };
+                    json(&stored, "alert")?
+                };
+                Ok(PreparedAlert {
+                    target: target_of(alert),
+                    status: alert.status,
+                    alertname: alert.name().to_string(),
+                    body,
+                    key,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(Delivery {
+            alerts,
+            max_queued,
+            recurrence_window,
+        })
+    }
 }
 
 /// Records several deliveries in one transaction: the answers come in the order of
@@ -107,32 +151,25 @@ pub(crate) struct Delivery<'a> {
 /// multi-row statements. Merge follow-ups (`resolved`, `recurred`) are judged on the state the
 /// whole group leaves.
 pub(crate) async fn record_together(
-    writer: &AnyPool,
+    conn: &mut AnyConnection,
     backend: Backend,
-    deliveries: &[Delivery<'_>],
+    deliveries: Vec<Delivery>,
 ) -> Result<Vec<Result<DeliveryOutcome, StoreError>>, StoreError> {
     let now = now_ms();
-    let identified: Vec<Vec<Identified>> = deliveries
-        .iter()
-        .map(|delivery| {
-            let alerts = delivery.payload.alerts.iter();
-            alerts.map(|a| (alert_key(a), target_of(a))).collect()
-        })
-        .collect();
-    let mut tx = begin_write(writer, backend, Durability::Acknowledged).await?;
-    let mut plan = Plan::load(&mut tx, &identified).await?;
+    let windows: Vec<Duration> = deliveries.iter().map(|d| d.recurrence_window).collect();
+    let mut tx = begin_on(conn, backend, Durability::Acknowledged).await?;
+    let mut plan = Plan::load(&mut tx, backend, &deliveries).await?;
     let planned: Vec<Result<Planned, StoreError>> = deliveries
-        .iter()
-        .zip(identified)
-        .map(|(delivery, identified)| {
-            let share = plan.share_of(delivery, identified)?;
+        .into_iter()
+        .map(|delivery| {
+            let share = plan.share_of(delivery)?;
             Ok(plan.accept(share))
         })
         .collect();
     let ids = plan.write(&mut tx, now).await?;
-    let merged = merged_among(&mut tx, ids.values().copied()).await?;
+    let merged = merged_among(&mut tx, backend, ids.values().copied()).await?;
     let mut answers = Vec::with_capacity(planned.len());
-    for (planned, delivery) in planned.into_iter().zip(deliveries) {
+    for (planned, window) in planned.into_iter().zip(windows) {
         let Ok(Planned {
             mut outcome,
             touched,
@@ -146,7 +183,6 @@ pub(crate) async fn record_together(
         let touched: BTreeSet<IncidentId> = touched.iter().filter_map(id_of).collect();
         let fired: BTreeSet<IncidentId> = fired.iter().filter_map(id_of).collect();
         for id in touched.iter().filter(|id| merged.contains(id)) {
-            let window = delivery.recurrence_window;
             let told = follow_merge(&mut tx, window, *id, fired.contains(id), now).await?;
             outcome.outcomes.extend(told);
         }
@@ -160,9 +196,6 @@ pub(crate) async fn record_together(
 /// An alert notification's identity (fingerprint, startsAt, status): Alertmanager re-sends it
 /// unchanged.
 type AlertKey = (String, String, &'static str);
-
-/// An alert's identity and the incident it belongs to, worked out once per alert.
-type Identified = (AlertKey, Option<Target>);
 
 /// An incident as the plan sees it.
 #[derive(Debug, Clone, Copy)]
@@ -179,13 +212,14 @@ struct PlannedIncident {
 struct NewAlert {
     key: AlertKey,
     alertname: String,
-    labels: String,
     body: String,
     incident: Option<String>,
 }
 
 /// What a group of deliveries will write, built in memory from one read of the store.
 struct Plan {
+    /// How this backend numbers bound values.
+    backend: Backend,
     /// Incidents queued now.
     depth: i64,
     /// Alerts recorded before or planned by an earlier delivery.
@@ -222,29 +256,26 @@ impl Plan {
     /// they belong to.
     async fn load(
         conn: &mut AnyConnection,
-        identified: &[Vec<Identified>],
+        backend: Backend,
+        deliveries: &[Delivery],
     ) -> Result<Plan, StoreError> {
-        let alerts = || identified.iter().flatten();
-        let keys: Vec<AlertKey> = alerts().map(|(key, _)| key.clone()).collect();
-        let targets: BTreeSet<String> = alerts()
-            .filter_map(|(_, target)| Some(target.as_ref()?.key.clone()))
+        let alerts = || deliveries.iter().flat_map(|d| &d.alerts);
+        let keys: Vec<&AlertKey> = alerts().map(|alert| &alert.key).collect();
+        let targets: BTreeSet<&str> = alerts()
+            .filter_map(|alert| Some(alert.target.as_ref()?.key.as_str()))
             .collect();
         Ok(Plan {
+            backend,
             depth: queued_now(conn).await?,
-            seen: recorded_among(conn, &keys).await?,
-            incidents: incidents_among(conn, &targets).await?,
+            seen: recorded_among(conn, backend, &keys).await?,
+            incidents: incidents_among(conn, backend, &targets).await?,
             created: Vec::new(),
             alerts: Vec::new(),
         })
     }
 
-    /// Plans one delivery (its alerts `identified`) against what earlier ones planned; a refusal
-    /// changes nothing.
-    fn share_of(
-        &self,
-        delivery: &Delivery<'_>,
-        identified: Vec<Identified>,
-    ) -> Result<Share, StoreError> {
+    /// Plans one delivery against what earlier ones planned; a refusal changes nothing.
+    fn share_of(&self, delivery: Delivery) -> Result<Share, StoreError> {
         let mut share = Share {
             planned: Planned {
                 outcome: DeliveryOutcome::default(),
@@ -257,16 +288,16 @@ impl Plan {
             created: Vec::new(),
             alerts: Vec::new(),
         };
-        for (alert, (key, target)) in delivery.payload.alerts.iter().zip(identified) {
-            if self.seen.contains(&key) || share.seen.contains(&key) {
+        for alert in delivery.alerts {
+            if self.seen.contains(&alert.key) || share.seen.contains(&alert.key) {
                 share.planned.outcome.duplicates += 1;
                 continue;
             }
             share.planned.outcome.new_alerts += 1;
-            if target.as_ref().is_none_or(|t| !t.actionable) {
+            if alert.target.as_ref().is_none_or(|t| !t.actionable) {
                 share.planned.outcome.ignored += 1;
             }
-            let incident = match target {
+            let incident = match alert.target {
                 None => None,
                 Some(target) => {
                     self.place(&mut share, target, alert.status, delivery.max_queued)?
@@ -278,18 +309,13 @@ impl Plan {
                     share.planned.fired.insert(incident.clone());
                 }
             }
-            let stored = Alert {
-                fingerprint: key.0.clone(),
-                ..alert.clone()
-            };
+            share.seen.insert(alert.key.clone());
             share.alerts.push(NewAlert {
-                alertname: alert.name().to_string(),
-                labels: json(&alert.labels, "alert labels")?,
-                body: json(&stored, "alert")?,
+                key: alert.key,
+                alertname: alert.alertname,
+                body: alert.body,
                 incident,
-                key: key.clone(),
             });
-            share.seen.insert(key);
         }
         Ok(share)
     }
@@ -368,22 +394,22 @@ impl Plan {
             .iter()
             .filter_map(|(key, incident)| Some((key.clone(), incident.id?)))
             .collect();
-        ids.extend(create(conn, &self.created, now).await?);
+        ids.extend(create(conn, self.backend, &self.created, now).await?);
         let requeued: Vec<IncidentId> = self
             .incidents
             .values()
             .filter(|incident| incident.requeued)
             .filter_map(|incident| incident.id)
             .collect();
-        requeue(conn, &requeued, now).await?;
-        insert_alerts(conn, &self.alerts, &ids, now).await?;
+        requeue(conn, self.backend, &requeued, now).await?;
+        insert_alerts(conn, self.backend, &self.alerts, &ids, now).await?;
         let joined: BTreeSet<IncidentId> = self
             .alerts
             .iter()
             .filter_map(|alert| ids.get(alert.incident.as_ref()?))
             .copied()
             .collect();
-        refresh_resolved(conn, &joined, now).await?;
+        refresh_resolved(conn, self.backend, &joined, now).await?;
         Ok(ids)
     }
 }
@@ -463,26 +489,49 @@ fn json<T: serde::Serialize>(value: &T, what: &'static str) -> Result<String, St
     serde_json::to_string(value).map_err(|source| StoreError::Json { what, source })
 }
 
-/// `rows` parenthesised groups of `columns` placeholders, numbered from `$first`:
-/// `($1, $2), ($3, $4)`. A single column gives a plain list: `$1, $2`.
-fn placeholders(rows: usize, columns: usize, first: usize) -> String {
-    let row = |r: usize| {
-        let numbers: Vec<String> = (0..columns)
-            .map(|c| format!("${}", first + r * columns + c))
-            .collect();
-        numbers.join(", ")
-    };
-    let rows: Vec<String> = (0..rows)
-        .map(|r| match columns {
-            1 => row(r),
-            _ => format!("({})", row(r)),
-        })
-        .collect();
-    rows.join(", ")
+/// Placeholders for bound values, in the order the values are bound. PostgreSQL numbers them
+/// (`$1`); SQLite gets plain `?`, because it looks a numbered one up by a walk over the
+/// statement's list of them, which makes binding cost grow with the square of their count.
+struct Params {
+    numbered: bool,
+    bound: usize,
 }
 
-/// A statement built from literal SQL and [`placeholders`] alone: nothing from a delivery is
-/// spliced in, every value is bound.
+impl Params {
+    /// Placeholders for a statement on `backend`, starting from the first value.
+    fn new(backend: Backend) -> Params {
+        Params {
+            numbered: backend == Backend::Postgres,
+            bound: 0,
+        }
+    }
+
+    /// The next value's placeholder.
+    fn one(&mut self) -> String {
+        self.bound += 1;
+        match self.numbered {
+            true => format!("${}", self.bound),
+            false => "?".to_string(),
+        }
+    }
+
+    /// `count` placeholders separated by commas: `$1, $2`.
+    fn list(&mut self, count: usize) -> String {
+        let items: Vec<String> = (0..count).map(|_| self.one()).collect();
+        items.join(", ")
+    }
+
+    /// `rows` parenthesised lists of `columns` placeholders: `($1, $2), ($3, $4)`.
+    fn rows(&mut self, rows: usize, columns: usize) -> String {
+        let rows: Vec<String> = (0..rows)
+            .map(|_| format!("({})", self.list(columns)))
+            .collect();
+        rows.join(", ")
+    }
+}
+
+/// A statement built from literal SQL and [`Params`] alone: nothing from a delivery is spliced
+/// in, every value is bound.
 fn audited(sql: String) -> AssertSqlSafe<String> {
     AssertSqlSafe(sql)
 }
@@ -490,24 +539,24 @@ fn audited(sql: String) -> AssertSqlSafe<String> {
 /// Which of `keys` are recorded already.
 async fn recorded_among(
     conn: &mut AnyConnection,
-    keys: &[AlertKey],
+    backend: Backend,
+    keys: &[&AlertKey],
 ) -> Result<HashSet<AlertKey>, StoreError> {
     let mut recorded = HashSet::new();
-    // Two lists (fingerprints, startsAt) per chunk; the rows found are matched exactly below.
-    for chunk in keys.chunks(MOST_PARAMETERS / 2) {
+    // By fingerprint alone, which the unique index leads with; the few rows of other startsAt
+    // or status are dropped below. (Adding `starts_at IN (...)` made SQLite probe the index once
+    // per pair of values: quadratic in the group's size.)
+    for chunk in keys.chunks(MOST_PARAMETERS) {
         let fingerprints: BTreeSet<&str> = chunk.iter().map(|k| k.0.as_str()).collect();
-        let starts: BTreeSet<&str> = chunk.iter().map(|k| k.1.as_str()).collect();
         let sql = format!(
-            "SELECT fingerprint, starts_at, status FROM alerts
-             WHERE fingerprint IN ({}) AND starts_at IN ({})",
-            placeholders(fingerprints.len(), 1, 1),
-            placeholders(starts.len(), 1, fingerprints.len() + 1),
+            "SELECT fingerprint, starts_at, status FROM alerts WHERE fingerprint IN ({})",
+            Params::new(backend).list(fingerprints.len()),
         );
         let mut query = sqlx::query_as::<_, (String, String, String)>(audited(sql));
-        for value in fingerprints.iter().chain(&starts) {
+        for value in &fingerprints {
             query = query.bind(*value);
         }
-        let wanted: HashSet<&AlertKey> = chunk.iter().collect();
+        let wanted: HashSet<&AlertKey> = chunk.iter().copied().collect();
         for (fingerprint, starts_at, status) in query.fetch_all(&mut *conn).await? {
             let status = if status == "firing" {
                 "firing"
@@ -526,18 +575,19 @@ async fn recorded_among(
 /// The stored incidents among `keys`.
 async fn incidents_among(
     conn: &mut AnyConnection,
-    keys: &BTreeSet<String>,
+    backend: Backend,
+    keys: &BTreeSet<&str>,
 ) -> Result<HashMap<String, PlannedIncident>, StoreError> {
-    let keys: Vec<&String> = keys.iter().collect();
+    let keys: Vec<&str> = keys.iter().copied().collect();
     let mut incidents = HashMap::new();
     for chunk in keys.chunks(MOST_PARAMETERS) {
         let sql = format!(
             "SELECT incident_key, id, state FROM incidents WHERE incident_key IN ({})",
-            placeholders(chunk.len(), 1, 1)
+            Params::new(backend).list(chunk.len())
         );
         let mut query = sqlx::query_as::<_, (String, i64, String)>(audited(sql));
         for key in chunk {
-            query = query.bind(key.as_str());
+            query = query.bind(*key);
         }
         for (key, id, state) in query.fetch_all(&mut *conn).await? {
             let incident = PlannedIncident {
@@ -555,6 +605,7 @@ async fn incidents_among(
 /// key.
 async fn create(
     conn: &mut AnyConnection,
+    backend: Backend,
     targets: &[Target],
     now: i64,
 ) -> Result<Vec<(String, IncidentId)>, StoreError> {
@@ -565,7 +616,7 @@ async fn create(
             "INSERT INTO incidents (incident_key, cluster, namespace, workload_kind, workload_name,
                                     state, last_error, next_attempt_at, created_at, updated_at)
              VALUES {} RETURNING incident_key, id",
-            placeholders(chunk.len(), COLUMNS, 1)
+            Params::new(backend).rows(chunk.len(), COLUMNS)
         );
         let mut query = sqlx::query_as::<_, (String, i64)>(audited(sql));
         for target in chunk {
@@ -592,13 +643,21 @@ async fn create(
 }
 
 /// Puts finished or parked incidents back in the queue for a new round of work.
-async fn requeue(conn: &mut AnyConnection, ids: &[IncidentId], now: i64) -> Result<(), StoreError> {
+async fn requeue(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    ids: &[IncidentId],
+    now: i64,
+) -> Result<(), StoreError> {
     for chunk in ids.chunks(MOST_PARAMETERS) {
+        let mut params = Params::new(backend);
         let sql = format!(
             "UPDATE incidents SET state = 'queued', attempts = 0, last_error = NULL,
-                    next_attempt_at = $1, updated_at = $2
+                    next_attempt_at = {}, updated_at = {}
              WHERE id IN ({})",
-            placeholders(chunk.len(), 1, 3)
+            params.one(),
+            params.one(),
+            params.list(chunk.len())
         );
         let mut query = sqlx::query(audited(sql)).bind(now).bind(now);
         for id in chunk {
@@ -612,17 +671,18 @@ async fn requeue(conn: &mut AnyConnection, ids: &[IncidentId], now: i64) -> Resu
 /// Inserts the new alerts, each with its incident's id.
 async fn insert_alerts(
     conn: &mut AnyConnection,
+    backend: Backend,
     alerts: &[NewAlert],
     ids: &HashMap<String, IncidentId>,
     now: i64,
 ) -> Result<(), StoreError> {
-    const COLUMNS: usize = 8;
+    const COLUMNS: usize = 7;
     for chunk in alerts.chunks(MOST_PARAMETERS / COLUMNS) {
         let sql = format!(
             "INSERT INTO alerts
-               (fingerprint, starts_at, status, alertname, labels, alert, received_at, incident_id)
+               (fingerprint, starts_at, status, alertname, alert, received_at, incident_id)
              VALUES {}",
-            placeholders(chunk.len(), COLUMNS, 1)
+            Params::new(backend).rows(chunk.len(), COLUMNS)
         );
         let mut query = sqlx::query(audited(sql));
         for alert in chunk {
@@ -637,7 +697,6 @@ async fn insert_alerts(
                 .bind(starts_at.as_str())
                 .bind(*status)
                 .bind(alert.alertname.as_str())
-                .bind(alert.labels.as_str())
                 .bind(alert.body.as_str())
                 .bind(now)
                 .bind(incident);
@@ -650,19 +709,22 @@ async fn insert_alerts(
 /// Sets each incident's resolved flag: every firing alert of it has a resolved notification.
 async fn refresh_resolved(
     conn: &mut AnyConnection,
+    backend: Backend,
     ids: &BTreeSet<IncidentId>,
     now: i64,
 ) -> Result<(), StoreError> {
     let ids: Vec<IncidentId> = ids.iter().copied().collect();
     for chunk in ids.chunks(MOST_PARAMETERS) {
+        let mut params = Params::new(backend);
         let sql = format!(
-            "UPDATE incidents SET updated_at = $1, resolved = CASE WHEN EXISTS (
+            "UPDATE incidents SET updated_at = {}, resolved = CASE WHEN EXISTS (
                  SELECT 1 FROM alerts f WHERE f.incident_id = incidents.id AND f.status = 'firing'
                    AND NOT EXISTS (SELECT 1 FROM alerts r WHERE r.fingerprint = f.fingerprint
                                    AND r.starts_at = f.starts_at AND r.status = 'resolved'))
                THEN 0 ELSE 1 END
              WHERE id IN ({})",
-            placeholders(chunk.len(), 1, 2)
+            params.one(),
+            params.list(chunk.len())
         );
         let mut query = sqlx::query(audited(sql)).bind(now);
         for id in chunk {
@@ -676,6 +738,7 @@ async fn refresh_resolved(
 /// The incidents among `ids` with a merged fix, whose new alerts may tell how the fix went.
 async fn merged_among(
     conn: &mut AnyConnection,
+    backend: Backend,
     ids: impl Iterator<Item = IncidentId>,
 ) -> Result<HashSet<IncidentId>, StoreError> {
     let ids: Vec<IncidentId> = ids.collect();
@@ -684,7 +747,7 @@ async fn merged_among(
         let sql = format!(
             "SELECT DISTINCT incident_id FROM outcomes
              WHERE outcome = 'merged' AND incident_id IN ({})",
-            placeholders(chunk.len(), 1, 1)
+            Params::new(backend).list(chunk.len())
         );
         let mut query = sqlx::query_scalar::<_, i64>(audited(sql));
         for id in chunk {
@@ -697,12 +760,22 @@ async fn merged_among(
 
 #[cfg(test)]
 mod tests {
-    use super::placeholders;
+    use super::Params;
+    use crate::Backend;
 
     #[test]
-    fn placeholders_number_rows_and_lists_from_the_first() {
-        assert_eq!(placeholders(2, 3, 1), "($1, $2, $3), ($4, $5, $6)");
-        assert_eq!(placeholders(3, 1, 2), "$2, $3, $4");
-        assert_eq!(placeholders(1, 2, 5), "($5, $6)");
+    fn placeholders_are_numbered_on_postgres_in_the_order_values_are_bound() {
+        let mut params = Params::new(Backend::Postgres);
+        assert_eq!(params.one(), "$1");
+        assert_eq!(params.rows(2, 2), "($2, $3), ($4, $5)");
+        assert_eq!(params.list(2), "$6, $7");
+    }
+
+    #[test]
+    fn placeholders_are_plain_on_sqlite() {
+        let mut params = Params::new(Backend::Sqlite);
+        assert_eq!(params.one(), "?");
+        assert_eq!(params.rows(2, 2), "(?, ?), (?, ?)");
+        assert_eq!(params.list(2), "?, ?");
     }
 }

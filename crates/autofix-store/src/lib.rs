@@ -8,7 +8,8 @@
 //! resumed once the lease expires.
 //!
 //! Two backends share one schema and one set of queries (sqlx's `Any` driver, `$1` placeholders,
-//! which both understand): SQLite in WAL mode in the data directory, the embedded default for
+//! which both understand; the intake's long multi-row statements use plain `?` on SQLite):
+//! SQLite in WAL mode in the data directory, the embedded default for
 //! one replica, and PostgreSQL for several replicas, where claims also skip rows another replica
 //! holds (`FOR UPDATE SKIP LOCKED`). Layout: `backend.rs` (opening either, their differences),
 //! `model.rs` (the types handed out), `intake.rs` (recording deliveries), `queue.rs` (claims,
@@ -140,7 +141,8 @@ impl Store {
     /// database must exist (replicas starting together migrate one at a time).
     pub async fn open(url: &str) -> Result<Store, StoreError> {
         let (backend, writer, reader) = backend::open(url).await?;
-        let group = (backend == Backend::Sqlite).then(|| GroupCommit::start(writer.clone()));
+        let group = (backend == Backend::Sqlite)
+            .then(|| GroupCommit::start(writer.clone(), reader.clone()));
         Ok(Store {
             backend,
             writer,
