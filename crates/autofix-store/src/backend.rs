@@ -242,13 +242,7 @@ async fn open_sqlite(url: &str) -> Result<(AnyPool, AnyPool), StoreError> {
         .max_connections(1)
         .acquire_timeout(ACQUIRE_TIMEOUT)
         .after_connect(|conn, _| {
-            Box::pin(async move {
-                conn.execute(SQLITE_PRAGMAS).await?;
-                // Checkpoints run beside the writer, not inside its commits (`group.rs`).
-                conn.execute("PRAGMA wal_autocheckpoint = 0")
-                    .await
-                    .map(drop)
-            })
+            Box::pin(async move { conn.execute(SQLITE_PRAGMAS).await.map(drop) })
         })
         .connect(url)
         .await?;

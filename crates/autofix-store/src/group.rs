@@ -7,9 +7,8 @@
 //! ([`crate::intake`]), commits once and only then answers each caller. An answer still means
 //! "on disk"; under light load a group is a single delivery and nothing waits.
 //!
-//! Two things keep a group's time short: the writer task keeps the write connection while
-//! deliveries keep coming (bounded, so the workers' bookkeeping still gets in), and the log is
-//! checkpointed beside the writer, every second, instead of inside one of its commits.
+//! While deliveries keep coming, the writer task keeps the write connection from one group to
+//! the next (bounded, so the workers' bookkeeping still gets in).
 
 use crate::intake::{Delivery, record_together};
 use crate::{Backend, DeliveryOutcome, StoreError};
@@ -20,7 +19,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
-use tokio::time::MissedTickBehavior;
 
 /// Most deliveries one commit carries, so that one transaction stays short.
 const MOST_PER_COMMIT: usize = 256;
@@ -28,9 +26,6 @@ const MOST_PER_COMMIT: usize = 256;
 /// Longest time the writer task keeps the write connection across groups while deliveries
 /// keep coming; the workers' bookkeeping waits at most about this long.
 const MOST_HELD: Duration = Duration::from_millis(100);
-
-/// How often the write-ahead log is copied back into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 /// Deliveries that may wait for the writer before their senders wait too.
 const QUEUE: usize = 4096;
@@ -68,12 +63,11 @@ pub(crate) struct GroupCommit {
 }
 
 impl GroupCommit {
-    /// Starts the writer task on the store's writer pool, and the checkpoints on a reader.
-    pub(crate) fn start(writer: AnyPool, reader: AnyPool) -> GroupCommit {
+    /// Starts the writer task on the store's writer pool.
+    pub(crate) fn start(writer: AnyPool) -> GroupCommit {
         let (pending, waiting) = mpsc::channel(QUEUE);
         let counts = Arc::new(Counts::default());
         tokio::spawn(write_groups(writer, waiting, counts.clone()));
-        tokio::spawn(checkpoint_while(pending.downgrade(), reader));
         GroupCommit { pending, counts }
     }
 
@@ -160,29 +154,5 @@ fn answer_failure(answers: Vec<Answer>, error: &StoreError) {
     let message = error.to_string();
     for answer in answers {
         let _ = answer.send(Err(StoreError::GroupCommit(message.clone())));
-    }
-}
-
-/// Copies the write-ahead log back into the database file every [`CHECKPOINT_EVERY`], until the
-/// store is gone (`alive` no longer upgrades).
-///
-/// SQLite would otherwise checkpoint inside whichever commit crosses 1000 pages of log, and that
-/// commit's deliveries, and every group waiting behind them, would wait for the copy and its
-/// `fsync`. A passive checkpoint on a reader connection runs beside the writer instead; it never
-/// blocks it, and what it cannot copy yet waits for the next round.
-async fn checkpoint_while(alive: mpsc::WeakSender<Pending>, reader: AnyPool) {
-    let mut every = tokio::time::interval(CHECKPOINT_EVERY);
-    every.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    loop {
-        every.tick().await;
-        if alive.upgrade().is_none() {
-            return;
-        }
-        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&reader)
-            .await
-        {
-            tracing::warn!(%error, "SQLite checkpoint failed; the next round tries again");
-        }
     }
 }

@@ -141,8 +141,7 @@ impl Store {
     /// database must exist (replicas starting together migrate one at a time).
     pub async fn open(url: &str) -> Result<Store, StoreError> {
         let (backend, writer, reader) = backend::open(url).await?;
-        let group = (backend == Backend::Sqlite)
-            .then(|| GroupCommit::start(writer.clone(), reader.clone()));
+        let group = (backend == Backend::Sqlite).then(|| GroupCommit::start(writer.clone()));
         Ok(Store {
             backend,
             writer,

@@ -750,40 +750,6 @@ async fn an_sqlite_database_from_schema_2_keeps_its_fixes_after_the_upgrade() {
     assert_eq!((outcome.new_alerts, outcome.duplicates), (0, 1));
 }
 
-/// SQLite's write-ahead log is copied back into the database file beside the writer, within
-/// about a second, not only when a commit crosses 1000 pages of log.
-#[tokio::test]
-async fn sqlite_checkpoints_the_log_beside_the_writer() {
-    let dir = TempDir::new().unwrap();
-    let store = Store::open(&Store::sqlite_url(dir.path())).await.unwrap();
-    let file = dir.path().join("autofix.db");
-    let size = || std::fs::metadata(&file).unwrap().len();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let before = size();
-    let alerts = (0..400)
-        .map(|pod| {
-            let pod = format!("cart-6868cd956-{}", pod_suffix(pod));
-            crashloop(&pod, AlertStatus::Firing)
-        })
-        .collect();
-    store.record_delivery(&payload(alerts), None).await.unwrap();
-    let wal = std::fs::metadata(dir.path().join("autofix.db-wal"))
-        .unwrap()
-        .len();
-    assert!(
-        wal > 50_000,
-        "the alerts should be in the log first ({wal} bytes)"
-    );
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while size() == before {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the database file never grew: no checkpoint ran"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// Deliveries for `apps` workloads, `pods` alerts each, one alert per delivery, all at once.
 async fn deliver_at_once(
     store: &Store,
