@@ -115,8 +115,10 @@ async fn write_groups(writer: AnyPool, mut waiting: mpsc::Receiver<Pending>, cou
             group.drain(..).map(|p| (p.delivery, p.answer)).unzip();
         let (mut conn, since) = match held.take() {
             Some((conn, since)) if since.elapsed() < MOST_HELD => (conn, since),
-            other => {
-                drop(other);
+            expired => {
+                // Give a held connection back before asking for one: the pool has only this
+                // one, and bookkeeping waiting for it goes ahead of the next group.
+                drop(expired);
                 match writer.acquire().await {
                     Ok(conn) => (conn, Instant::now()),
                     Err(e) => {
