@@ -1,8 +1,9 @@
 //! Schema check of one Kubernetes object against the k8s-openapi type of its kind.
 //!
 //! Three kinds of problem, each with the JSON path it is at:
-//! - a wrong type (a string where a number belongs), found by deserializing through
-//!   `serde_path_to_error`; deserialization stops at the first one;
+//! - a wrong type (a string where a number belongs), found by deserializing (again through
+//!   `serde_path_to_error` for its path, when the first pass fails); deserialization stops at
+//!   the first one;
 //! - an unknown field (`resources.limit`, `imagePullPolicyy`), which k8s-openapi would drop
 //!   silently, found with `serde_ignored`;
 //! - a missing required field: k8s-openapi fills those with defaults, so the typed value is
@@ -113,19 +114,7 @@ where
     if api_version.is_some_and(|v| v != T::API_VERSION) {
         return None;
     }
-    let mut unknown = Vec::new();
-    let mut note_unknown = |path: serde_ignored::Path| {
-        let mut steps = Vec::new();
-        ignored_steps(&path, &mut steps);
-        let directive = steps
-            .iter()
-            .any(|s| matches!(s, Step::Key(k) if k.starts_with('$')));
-        if !directive {
-            unknown.push(steps);
-        }
-    };
-    let typed: Result<T, _> =
-        serde_path_to_error::deserialize(serde_ignored::Deserializer::new(doc, &mut note_unknown));
+    let (typed, unknown) = deserialize_noting_unknown::<T>(doc);
     let mut found: Vec<Problem> = unknown
         .iter()
         .map(|steps| {
@@ -185,6 +174,35 @@ where
     Some(found)
 }
 
+/// `doc` as a `T`, and the steps to every field `T` does not have (strategic-merge-patch
+/// directives left out).
+///
+/// Most documents are valid, so the first pass does not track where it is; only a failing one
+/// is read again through `serde_path_to_error`, whose error says where the value went wrong.
+fn deserialize_noting_unknown<T: DeserializeOwned>(
+    doc: &Value,
+) -> (
+    Result<T, serde_path_to_error::Error<serde_json::Error>>,
+    Vec<Vec<Step>>,
+) {
+    let mut unknown = Vec::new();
+    let mut note_unknown = |path: serde_ignored::Path| {
+        let mut steps = Vec::new();
+        ignored_steps(&path, &mut steps);
+        let directive = steps
+            .iter()
+            .any(|s| matches!(s, Step::Key(k) if k.starts_with('$')));
+        if !directive {
+            unknown.push(steps);
+        }
+    };
+    let untracked = T::deserialize(serde_ignored::Deserializer::new(doc, &mut note_unknown));
+    // Both passes stop at the same first error, so the unknown fields met before it are the
+    // same too.
+    let typed = untracked.or_else(|_| serde_path_to_error::deserialize(doc));
+    (typed, unknown)
+}
+
 fn ignored_steps(path: &serde_ignored::Path, out: &mut Vec<Step>) {
     match path {
         serde_ignored::Path::Root => {}
@@ -203,36 +221,55 @@ fn ignored_steps(path: &serde_ignored::Path, out: &mut Vec<Step>) {
 }
 
 /// Calls `report` with every key present in `round_trip` but absent (or null) in `doc`.
-fn missing_keys(
+///
+/// The walk borrows its keys from `round_trip` and makes owned [`Step`]s only for a report:
+/// nearly every key is present, and copying each one cost an allocation per key.
+fn missing_keys<'a>(
     doc: &Value,
-    round_trip: &Value,
-    steps: &mut Vec<Step>,
+    round_trip: &'a Value,
+    steps: &mut Vec<BorrowedStep<'a>>,
     report: &mut dyn FnMut(&[Step]),
 ) {
     match (doc, round_trip) {
         (Value::Object(doc), Value::Object(round_trip)) => {
             for (key, value) in round_trip {
-                steps.push(Step::Key(key.clone()));
                 // k8s-openapi writes `apiVersion`/`kind` into embedded resources (e.g.
                 // `volumeClaimTemplates`), where the API does not require them.
                 let embedded_type_meta =
-                    steps.len() > 1 && matches!(key.as_str(), "apiVersion" | "kind");
+                    !steps.is_empty() && matches!(key.as_str(), "apiVersion" | "kind");
+                steps.push(BorrowedStep::Key(key));
                 match doc.get(key).filter(|v| !v.is_null()) {
                     Some(present) => missing_keys(present, value, steps, report),
                     None if embedded_type_meta => {}
-                    None => report(steps),
+                    None => report(&steps.iter().map(BorrowedStep::owned).collect::<Vec<_>>()),
                 }
                 steps.pop();
             }
         }
         (Value::Array(doc), Value::Array(round_trip)) => {
             for (index, (present, value)) in doc.iter().zip(round_trip).enumerate() {
-                steps.push(Step::Index(index));
+                steps.push(BorrowedStep::Index(index));
                 missing_keys(present, value, steps, report);
                 steps.pop();
             }
         }
         _ => {}
+    }
+}
+
+/// A [`Step`] whose key is borrowed from the value being walked.
+#[derive(Debug, Clone, Copy)]
+enum BorrowedStep<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+impl BorrowedStep<'_> {
+    fn owned(&self) -> Step {
+        match *self {
+            BorrowedStep::Key(key) => Step::Key(key.to_string()),
+            BorrowedStep::Index(index) => Step::Index(index),
+        }
     }
 }
 

@@ -78,11 +78,14 @@ const POSTGRES_MIGRATIONS: [Step; 5] = [
 
 /// Set on every SQLite connection: WAL so readers never block the writer, FULL so a commit
 /// survives power loss and not only a killed process, a wait for the write lock instead of an
-/// immediate failure, and enforced foreign keys.
+/// immediate failure, and enforced foreign keys. Statement journals (the undo copy of the pages
+/// one statement of a longer transaction changes) stay in memory: on disk they were a temporary
+/// file written on every group commit, a sixth of the writer's time under load.
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL;
      PRAGMA synchronous = FULL;
      PRAGMA busy_timeout = 5000;
-     PRAGMA foreign_keys = ON;";
+     PRAGMA foreign_keys = ON;
+     PRAGMA temp_store = MEMORY;";
 
 /// SQLite read connections (listing, health); writes go through one connection.
 const SQLITE_READERS: u32 = 4;
@@ -140,6 +143,17 @@ pub(crate) enum Durability {
     Bookkeeping,
 }
 
+/// What a connection's durability setting is known to be when a transaction begins on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Setting {
+    /// Not known: the connection may have run another kind of transaction since.
+    Unknown,
+    /// Already the one asked for: the connection's last transaction, by the same caller, asked
+    /// for the same durability. SQLite then skips its `PRAGMA synchronous`, one round trip to
+    /// the connection's thread fewer (about 0.7 ms under load).
+    AsAsked,
+}
+
 /// Begins a write transaction on a connection of `writer`; see [`begin_on`].
 pub(crate) async fn begin_write(
     writer: &AnyPool,
@@ -147,19 +161,23 @@ pub(crate) async fn begin_write(
     durability: Durability,
 ) -> Result<Transaction<'static, Any>, StoreError> {
     let conn = writer.acquire().await?;
-    begin_on(conn, backend, durability).await
+    begin_on(conn, backend, durability, Setting::Unknown).await
 }
 
 /// Begins a write transaction on `conn` that commits as durably as `durability` asks: SQLite's
 /// `synchronous` is set before each transaction (FULL waits for the disk, NORMAL leaves the WAL
 /// to be synced by the next FULL commit or checkpoint), PostgreSQL's `synchronous_commit` is
-/// turned off for bookkeeping.
+/// turned off for bookkeeping. `setting` tells whether SQLite's is already right.
 pub(crate) async fn begin_on<'c>(
     conn: impl Into<MaybePoolConnection<'c, Any>>,
     backend: Backend,
     durability: Durability,
+    setting: Setting,
 ) -> Result<Transaction<'c, Any>, StoreError> {
     match (backend, durability) {
+        (Backend::Sqlite, _) if setting == Setting::AsAsked => {
+            Ok(Transaction::begin(conn, None).await?)
+        }
         (Backend::Sqlite, durability) => {
             // SQLite refuses to change it inside a transaction; every writer sets its own. (Not
             // in one statement with the `BEGIN`: sqlx refuses a custom `BEGIN` on a connection

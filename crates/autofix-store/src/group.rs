@@ -10,6 +10,7 @@
 //! While deliveries keep coming, the writer task keeps the write connection from one group to
 //! the next (bounded, so the workers' bookkeeping still gets in).
 
+use crate::backend::Setting;
 use crate::intake::{Delivery, record_together};
 use crate::{Backend, DeliveryOutcome, StoreError};
 use serde::Serialize;
@@ -113,14 +114,15 @@ async fn write_groups(writer: AnyPool, mut waiting: mpsc::Receiver<Pending>, cou
         }
         let (deliveries, answers): (Vec<Delivery>, Vec<_>) =
             group.drain(..).map(|p| (p.delivery, p.answer)).unzip();
-        let (mut conn, since) = match held.take() {
-            Some((conn, since)) if since.elapsed() < MOST_HELD => (conn, since),
+        let (mut conn, since, setting) = match held.take() {
+            // Kept from the last group, which committed as durably as this one will.
+            Some((conn, since)) if since.elapsed() < MOST_HELD => (conn, since, Setting::AsAsked),
             expired => {
                 // Give a held connection back before asking for one: the pool has only this
                 // one, and bookkeeping waiting for it goes ahead of the next group.
                 drop(expired);
                 match writer.acquire().await {
-                    Ok(conn) => (conn, Instant::now()),
+                    Ok(conn) => (conn, Instant::now(), Setting::Unknown),
                     Err(e) => {
                         answer_failure(answers, &StoreError::from(e));
                         continue;
@@ -128,7 +130,7 @@ async fn write_groups(writer: AnyPool, mut waiting: mpsc::Receiver<Pending>, cou
                 }
             }
         };
-        let outcomes = record_together(&mut conn, Backend::Sqlite, deliveries).await;
+        let outcomes = record_together(&mut conn, Backend::Sqlite, deliveries, setting).await;
         if outcomes.is_ok() {
             held = Some((conn, since));
         } else {
@@ -156,5 +158,42 @@ fn answer_failure(answers: Vec<Answer>, error: &StoreError) {
     let message = error.to_string();
     for answer in answers {
         let _ = answer.send(Err(StoreError::GroupCommit(message.clone())));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{Durability, begin_write, open};
+    use autofix_core::alert::WebhookPayload;
+
+    /// The workers' bookkeeping leaves the shared connection at `synchronous = NORMAL`; a group
+    /// that gets the connection after it must set FULL again (only a connection the writer kept
+    /// from its own last group may skip that).
+    #[tokio::test]
+    async fn a_group_after_bookkeeping_still_waits_for_the_disk() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let (backend, writer, _reader) = open(&url).await.unwrap();
+        let bookkeeping = begin_write(&writer, backend, Durability::Bookkeeping);
+        bookkeeping.await.unwrap().commit().await.unwrap();
+        let payload = WebhookPayload::from_json(
+            br#"{"version": "4", "status": "firing", "alerts": [{"status": "firing",
+                "labels": {"alertname": "KubePodCrashLooping", "namespace": "shop",
+                           "pod": "cart-6868cd956-49v8m"},
+                "startsAt": "2026-11-26T10:00:00Z", "fingerprint": "f1"}]}"#,
+        )
+        .unwrap();
+        let delivery = Delivery::prepare(&payload, None, Duration::from_secs(3600)).unwrap();
+        let group = GroupCommit::start(writer.clone());
+        let outcome = group.submit(delivery).await.ok().unwrap().unwrap();
+        assert_eq!(outcome.new_alerts, 1);
+        // The writer task gives the connection back once nothing waits; SQLite numbers the
+        // levels 1 NORMAL, 2 FULL.
+        let level: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&writer)
+            .await
+            .unwrap();
+        assert_eq!(level, 2);
     }
 }

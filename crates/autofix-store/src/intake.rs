@@ -1,6 +1,6 @@
 //! Recording a webhook delivery: dedup, grouping into incidents, queueing new work.
 
-use crate::backend::{Durability, begin_on};
+use crate::backend::{Durability, Setting, begin_on};
 use crate::outcomes::follow_merge;
 use crate::{Backend, DeliveryOutcome, IncidentId, IncidentState, Store, StoreError, now_ms};
 use autofix_core::alert::{Alert, AlertStatus, WebhookPayload};
@@ -75,7 +75,8 @@ impl Store {
     /// One delivery in a transaction of its own.
     async fn record_alone(&self, delivery: Delivery) -> Result<DeliveryOutcome, StoreError> {
         let mut conn = self.writer.acquire().await?;
-        let mut answers = record_together(&mut conn, self.backend, vec![delivery]).await?;
+        let mut answers =
+            record_together(&mut conn, self.backend, vec![delivery], Setting::Unknown).await?;
         answers.pop().expect("one answer per delivery")
     }
 }
@@ -154,10 +155,11 @@ pub(crate) async fn record_together(
     conn: &mut AnyConnection,
     backend: Backend,
     deliveries: Vec<Delivery>,
+    setting: Setting,
 ) -> Result<Vec<Result<DeliveryOutcome, StoreError>>, StoreError> {
     let now = now_ms();
     let windows: Vec<Duration> = deliveries.iter().map(|d| d.recurrence_window).collect();
-    let mut tx = begin_on(conn, backend, Durability::Acknowledged).await?;
+    let mut tx = begin_on(conn, backend, Durability::Acknowledged, setting).await?;
     let mut plan = Plan::load(&mut tx, backend, &deliveries).await?;
     let planned: Vec<Result<Planned, StoreError>> = deliveries
         .into_iter()
