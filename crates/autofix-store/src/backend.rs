@@ -80,7 +80,7 @@ const POSTGRES_MIGRATIONS: [Step; 5] = [
 /// survives power loss and not only a killed process, a wait for the write lock instead of an
 /// immediate failure, and enforced foreign keys. Statement journals (the undo copy of the pages
 /// one statement of a longer transaction changes) stay in memory: on disk they were a temporary
-/// file written on every group commit, a sixth of the writer's time under load.
+/// file written on every group commit, a sixth of the SQLite thread's time under load.
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL;
      PRAGMA synchronous = FULL;
      PRAGMA busy_timeout = 5000;
