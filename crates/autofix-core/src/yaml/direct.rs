@@ -13,7 +13,7 @@
 //! repository and the fuzz target `yaml_parse` checks over arbitrary text.
 
 use serde_json::{Map, Number, Value};
-use serde_saphyr::granit_parser::{Event, Options, Parser, ScalarStyle};
+use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle};
 
 /// Deepest nesting built here; serde-saphyr's default budget stops at 64.
 const MAX_DEPTH: usize = 60;
@@ -28,11 +28,7 @@ pub(super) fn documents(text: &str) -> Option<Vec<Value>> {
     let mut open: Vec<Open> = Vec::new();
     let mut root: Option<Value> = None;
     let mut nodes = 0usize;
-    // Comments carry no data. They are still checked as syntax, but not captured as events
-    // (kube's client turns on granit-parser's `comments` feature for the whole build).
-    let mut options = Options::default();
-    options.set_emit_comments(false);
-    for event in Parser::new_from_str_with_options(text, options) {
+    for event in Parser::new_from_str(text) {
         let (event, span) = event.ok()?;
         let value = match event {
             Event::StreamStart | Event::StreamEnd => continue,
@@ -78,7 +74,8 @@ pub(super) fn documents(text: &str) -> Option<Vec<Value>> {
                 }
                 scalar(&value, style)?
             }
-            // Anything else (aliases) is serde-saphyr's to expand.
+            // Comments carry no data; anything else (aliases) is serde-saphyr's to expand.
+            Event::Comment(..) => continue,
             _ => return None,
         };
         match open.last_mut() {
