@@ -2,6 +2,8 @@
 //! bugs they showed stay fixed.
 
 use autofix_core::quantity::{Quantity, format_cpu, format_memory};
+use autofix_core::yaml::parse_documents;
+use serde_json::json;
 
 /// `quantity` target: huge quantities were capped at `u64::MAX` when formatted, so `1E` cores
 /// came out as `18446744073709551615m` (about 1.8e16 cores).
@@ -48,4 +50,13 @@ fn ordinary_values_format_as_before() {
     assert_eq!(format_memory(-0.0), "0Mi");
     assert_eq!(format_memory(1.0), "1Mi");
     assert_eq!(format_memory(3.0 * 1073741824.0), "3Gi");
+}
+
+/// `yaml_parse` target: a plain scalar over several lines keeps a line break for each blank
+/// line in it (YAML 1.2, 7.3.1), even one holding spaces. The fast reader resolved `1000\n}`
+/// by reading it again as a document of its own, which folded the break into a space.
+#[test]
+fn a_blank_line_in_a_plain_scalar_stays_a_line_break() {
+    let docs = parse_documents("a: 1000\n  \n  }\n").unwrap();
+    assert_eq!(docs, vec![json!({"a": "1000\n}"})]);
 }
