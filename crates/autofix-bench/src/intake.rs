@@ -9,7 +9,7 @@
 
 use crate::alerts::{body, crash_looping};
 use crate::fixture::{Fixture, ServeProcess, TOKEN};
-use crate::machine::Memory;
+use crate::machine::{Memory, cpu_seconds_of};
 use crate::stats::Percentiles;
 use crate::table::{Table, n1, rate, verdict};
 use crate::{BenchError, Machine};
@@ -105,6 +105,11 @@ pub struct IntakeReport {
     pub loaded: Memory,
     /// The server process id (its memory is its own, not the load generator's).
     pub server_pid: u32,
+    /// CPU time the server used during the load, seconds (user + system, all threads).
+    pub server_cpu_secs: f64,
+    /// CPU time the load generator (this process) used meanwhile: the machine's cores are
+    /// shared between the two.
+    pub generator_cpu_secs: f64,
 }
 
 impl IntakeReport {
@@ -144,6 +149,11 @@ impl IntakeReport {
             .row("latency p99 (ms)", n1(self.latency.p99_ms))
             .row("latency max (ms)", n1(self.latency.max_ms))
             .row("errors", self.errors_line())
+            .row("CPU during load (cores)", self.cpu_line())
+            .row(
+                "alerts per server CPU-second",
+                rate(self.alerts_ok as f64 / self.server_cpu_secs.max(f64::EPSILON)),
+            )
             .row("worker runs during load", self.worker_runs)
             .row("store commits", self.commits_line())
             .goal(
@@ -176,6 +186,15 @@ impl IntakeReport {
             "{} ({:.1} deliveries per commit)",
             self.commits,
             delivered / self.commits
+        )
+    }
+
+    fn cpu_line(&self) -> String {
+        format!(
+            "server {:.2}, load generator {:.2}, of {}",
+            self.server_cpu_secs / self.duration_secs,
+            self.generator_cpu_secs / self.duration_secs,
+            self.machine.nproc
         )
     }
 
@@ -232,6 +251,12 @@ pub async fn run(options: &IntakeOptions) -> Result<IntakeReport, BenchError> {
             url: url.to_string(),
             source,
         })?;
+    let cpu = || {
+        let server = cpu_seconds_of(server.pid()).unwrap_or_default();
+        let generator = cpu_seconds_of(std::process::id()).unwrap_or_default();
+        (server, generator)
+    };
+    let cpu_before = cpu();
     let started = Instant::now();
     let deadline = started + options.duration;
     let tasks: Vec<_> = (0..options.concurrency)
@@ -257,6 +282,7 @@ pub async fn run(options: &IntakeOptions) -> Result<IntakeReport, BenchError> {
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu_after = cpu();
     server.check_running()?;
     let loaded = server.memory();
     let worker_runs = server.metric("autofix_runs_total").await? - runs_before;
@@ -286,6 +312,8 @@ pub async fn run(options: &IntakeOptions) -> Result<IntakeReport, BenchError> {
         idle,
         loaded,
         server_pid: server.pid(),
+        server_cpu_secs: cpu_after.0 - cpu_before.0,
+        generator_cpu_secs: cpu_after.1 - cpu_before.1,
     })
 }
 

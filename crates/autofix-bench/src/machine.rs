@@ -74,6 +74,19 @@ pub fn memory_of(pid: u32) -> Option<Memory> {
     })
 }
 
+/// CPU time a process has used so far, user and system, over all its threads, in seconds
+/// (`utime` + `stime` of `/proc/<pid>/stat`); `None` where it cannot be read.
+pub fn cpu_seconds_of(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: count from after it.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_name.split_whitespace().skip(11);
+    let user: f64 = fields.next()?.parse().ok()?;
+    let system: f64 = fields.next()?.parse().ok()?;
+    let ticks = rustix::param::clock_ticks_per_second() as f64;
+    Some((user + system) / ticks)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,6 +95,28 @@ mod tests {
     fn this_process_has_resident_memory() {
         let memory = memory_of(std::process::id()).expect("Linux /proc");
         assert!(memory.rss_mib > 0.0 && memory.hwm_mib >= memory.rss_mib);
+    }
+
+    /// Spinning shows up as CPU time, and never as more than the wall time it took on every
+    /// CPU (a wrong field of `/proc/<pid>/stat`, or a wrong tick rate, breaks one of the two).
+    #[test]
+    fn this_process_counts_the_cpu_it_spins() {
+        let pid = std::process::id();
+        let before = cpu_seconds_of(pid).expect("Linux /proc");
+        let spin = std::time::Instant::now();
+        let mut used = 0.0;
+        let mut x = 0u64;
+        while used < 0.1 && spin.elapsed() < std::time::Duration::from_secs(20) {
+            for _ in 0..100_000 {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
+            used = cpu_seconds_of(pid).unwrap() - before;
+        }
+        let most = spin.elapsed().as_secs_f64() * Machine::detect().nproc as f64 + 0.02;
+        assert!(
+            used >= 0.1 && used <= most,
+            "{used} s of CPU in {most} CPU-seconds"
+        );
     }
 
     #[test]

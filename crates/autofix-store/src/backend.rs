@@ -278,6 +278,36 @@ async fn open_sqlite(url: &str) -> Result<(AnyPool, AnyPool), StoreError> {
     Ok((writer, reader))
 }
 
+/// Set on the group commit's own connection to the SQLite file (WAL is the file's already).
+const LOCAL_PRAGMAS: &str = "PRAGMA synchronous = FULL;
+     PRAGMA busy_timeout = 5000;
+     PRAGMA foreign_keys = ON;
+     PRAGMA temp_store = MEMORY;";
+
+/// Statements the group commit's connection keeps prepared: a group's statements differ with
+/// its size, so a few sizes' worth.
+const LOCAL_STATEMENTS: usize = 64;
+
+/// The group commit's own connection to the SQLite file at `url`, once sqlx has created and
+/// migrated it; `None` for an in-memory database, which only sqlx's connection sees.
+pub(crate) fn open_local(url: &str) -> Result<Option<rusqlite::Connection>, StoreError> {
+    let options = SqliteConnectOptions::from_str(url).map_err(|source| StoreError::Url {
+        url: redact_url(url),
+        source,
+    })?;
+    let path = options.get_filename();
+    if path.as_os_str().is_empty() || path.as_os_str() == ":memory:" || !path.is_file() {
+        return Ok(None);
+    }
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.execute_batch(LOCAL_PRAGMAS)?;
+    conn.set_prepared_statement_cache_capacity(LOCAL_STATEMENTS);
+    Ok(Some(conn))
+}
+
 /// The URL with its password, if any, replaced by `***`, for error messages and logs.
 pub(crate) fn redact_url(url: &str) -> String {
     let (Some(start), Some(at)) = (url.find("://"), url.rfind('@')) else {

@@ -1,13 +1,14 @@
 //! Recording a webhook delivery: dedup, grouping into incidents, queueing new work.
 
 use crate::backend::{Durability, Setting, begin_on};
+use crate::exec::{Bound, Exec, Local, Sqlx};
 use crate::outcomes::follow_merge;
 use crate::{Backend, DeliveryOutcome, IncidentId, IncidentState, Store, StoreError, now_ms};
 use autofix_core::alert::{Alert, AlertStatus, WebhookPayload};
 use autofix_core::incident::DEFAULT_CLUSTER;
 use autofix_core::workload_hint;
 use sha2::{Digest, Sha256};
-use sqlx::{AnyConnection, AssertSqlSafe};
+use sqlx::AnyConnection;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
@@ -160,39 +161,85 @@ pub(crate) async fn record_together(
     let now = now_ms();
     let windows: Vec<Duration> = deliveries.iter().map(|d| d.recurrence_window).collect();
     let mut tx = begin_on(conn, backend, Durability::Acknowledged, setting).await?;
-    let mut plan = Plan::load(&mut tx, backend, &deliveries).await?;
-    let planned: Vec<Result<Planned, StoreError>> = deliveries
-        .into_iter()
-        .map(|delivery| {
-            let share = plan.share_of(delivery)?;
-            Ok(plan.accept(share))
-        })
-        .collect();
-    let ids = plan.write(&mut tx, now).await?;
-    let merged = merged_among(&mut tx, backend, ids.values().copied()).await?;
-    let mut answers = Vec::with_capacity(planned.len());
-    for (planned, window) in planned.into_iter().zip(windows) {
-        let Ok(Planned {
-            mut outcome,
-            touched,
-            fired,
-        }) = planned
-        else {
+    let mut exec = Sqlx {
+        conn: &mut tx,
+        backend,
+    };
+    let plan = Plan::load(&mut exec, &deliveries).await?;
+    let written = plan.record(&mut exec, deliveries, now).await?;
+    let mut answers = Vec::with_capacity(written.planned.len());
+    for (planned, window) in written.planned.into_iter().zip(windows) {
+        let Ok(planned) = planned else {
             answers.push(planned.map(|p| p.outcome));
             continue;
         };
-        let id_of = |key: &String| ids.get(key).copied();
-        let touched: BTreeSet<IncidentId> = touched.iter().filter_map(id_of).collect();
-        let fired: BTreeSet<IncidentId> = fired.iter().filter_map(id_of).collect();
-        for id in touched.iter().filter(|id| merged.contains(id)) {
+        let (mut outcome, touched, fired) = planned.with_ids(&written.ids);
+        for id in touched.iter().filter(|id| written.merged.contains(id)) {
             let told = follow_merge(&mut tx, window, *id, fired.contains(id), now).await?;
             outcome.outcomes.extend(told);
         }
-        outcome.incidents_touched = touched.into_iter().collect();
         answers.push(Ok(outcome));
     }
     tx.commit().await?;
     Ok(answers)
+}
+
+/// What [`record_on_local`] did with a group.
+pub(crate) enum LocalResult {
+    /// Recorded and committed: an answer per delivery, in order.
+    Recorded(Vec<Result<DeliveryOutcome, StoreError>>),
+    /// Not recorded, because an alert of the group joins an incident whose fix was merged: its
+    /// follow-up (`resolved`, `recurred`) is [`record_together`]'s to judge.
+    Merged(Vec<Delivery>),
+}
+
+/// Records a group of deliveries as [`record_together`] does, on a rusqlite connection to the
+/// same SQLite file, in one synchronous call: no statement waits for a thread hop. The caller
+/// keeps sqlx's write connection meanwhile, so no other transaction writes. A group that
+/// touches an incident with a merged fix is given back untouched.
+pub(crate) fn record_on_local(
+    conn: &mut rusqlite::Connection,
+    deliveries: Vec<Delivery>,
+) -> Result<LocalResult, StoreError> {
+    if !conn.is_autocommit() {
+        conn.execute_batch("ROLLBACK")?;
+    }
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result = crate::exec::at_once(async {
+        let mut exec = Local(conn);
+        let plan = Plan::load(&mut exec, &deliveries).await?;
+        if plan.meets_a_merge(&deliveries) {
+            return Ok(LocalResult::Merged(deliveries));
+        }
+        let written = plan.record(&mut exec, deliveries, now_ms()).await?;
+        let answers = written
+            .planned
+            .into_iter()
+            .map(|planned| planned.map(|p| p.with_ids(&written.ids).0))
+            .collect();
+        Ok(LocalResult::Recorded(answers))
+    });
+    match result {
+        Ok(LocalResult::Recorded(answers)) => match conn.execute_batch("COMMIT") {
+            Ok(()) => Ok(LocalResult::Recorded(answers)),
+            Err(e) => {
+                roll_back(conn);
+                Err(e.into())
+            }
+        },
+        given_back_or_failed => {
+            roll_back(conn);
+            given_back_or_failed
+        }
+    }
+}
+
+/// Ends a transaction left open. SQLite has already rolled back one that failed on a full disk
+/// (and then refuses `ROLLBACK`); what went wrong is the caller's error, not this one's.
+fn roll_back(conn: &rusqlite::Connection) {
+    if !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
 }
 
 /// An alert notification's identity (fingerprint, startsAt, status): Alertmanager re-sends it
@@ -208,6 +255,8 @@ struct PlannedIncident {
     state: Option<IncidentState>,
     /// An existing incident the group puts back in the queue.
     requeued: bool,
+    /// A stored incident with a merged fix, whose new alerts may tell how the fix went.
+    merged: bool,
 }
 
 /// A new alert row; `incident` is its incident's key.
@@ -220,8 +269,6 @@ struct NewAlert {
 
 /// What a group of deliveries will write, built in memory from one read of the store.
 struct Plan {
-    /// How this backend numbers bound values.
-    backend: Backend,
     /// Incidents queued now.
     depth: i64,
     /// Alerts recorded before or planned by an earlier delivery.
@@ -253,26 +300,82 @@ struct Planned {
     fired: BTreeSet<String>,
 }
 
+/// What a group wrote, for the answers.
+struct Written {
+    /// Each delivery's part, or why it was refused.
+    planned: Vec<Result<Planned, StoreError>>,
+    /// The id of every incident the plan knows, by key.
+    ids: HashMap<String, IncidentId>,
+    /// The stored incidents with a merged fix.
+    merged: HashSet<IncidentId>,
+}
+
+impl Planned {
+    /// The delivery's outcome with the incidents it touched, and those it fired, by id.
+    fn with_ids(
+        self,
+        ids: &HashMap<String, IncidentId>,
+    ) -> (DeliveryOutcome, BTreeSet<IncidentId>, BTreeSet<IncidentId>) {
+        let id_of = |key: &String| ids.get(key).copied();
+        let touched: BTreeSet<IncidentId> = self.touched.iter().filter_map(id_of).collect();
+        let fired: BTreeSet<IncidentId> = self.fired.iter().filter_map(id_of).collect();
+        let mut outcome = self.outcome;
+        outcome.incidents_touched = touched.iter().copied().collect();
+        (outcome, touched, fired)
+    }
+}
+
 impl Plan {
     /// Reads the queue's length, which of the group's alerts are recorded and the incidents
     /// they belong to.
-    async fn load(
-        conn: &mut AnyConnection,
-        backend: Backend,
-        deliveries: &[Delivery],
-    ) -> Result<Plan, StoreError> {
+    async fn load(exec: &mut impl Exec, deliveries: &[Delivery]) -> Result<Plan, StoreError> {
         let alerts = || deliveries.iter().flat_map(|d| &d.alerts);
         let keys: Vec<&AlertKey> = alerts().map(|alert| &alert.key).collect();
         let targets: BTreeSet<&str> = alerts()
             .filter_map(|alert| Some(alert.target.as_ref()?.key.as_str()))
             .collect();
         Ok(Plan {
-            backend,
-            depth: queued_now(conn).await?,
-            seen: recorded_among(conn, backend, &keys).await?,
-            incidents: incidents_among(conn, backend, &targets).await?,
+            depth: queued_in(exec).await?,
+            seen: recorded_among(exec, &keys).await?,
+            incidents: incidents_among(exec, &targets).await?,
             created: Vec::new(),
             alerts: Vec::new(),
+        })
+    }
+
+    /// Whether an alert of `deliveries` belongs to a stored incident with a merged fix.
+    fn meets_a_merge(&self, deliveries: &[Delivery]) -> bool {
+        let alerts = deliveries.iter().flat_map(|d| &d.alerts);
+        alerts
+            .filter_map(|alert| self.incidents.get(&alert.target.as_ref()?.key))
+            .any(|incident| incident.merged)
+    }
+
+    /// Plans every delivery in order and writes what the accepted ones planned.
+    async fn record(
+        mut self,
+        exec: &mut impl Exec,
+        deliveries: Vec<Delivery>,
+        now: i64,
+    ) -> Result<Written, StoreError> {
+        let planned = deliveries
+            .into_iter()
+            .map(|delivery| {
+                let share = self.share_of(delivery)?;
+                Ok(self.accept(share))
+            })
+            .collect();
+        let merged = self
+            .incidents
+            .values()
+            .filter(|incident| incident.merged)
+            .filter_map(|incident| incident.id)
+            .collect();
+        let ids = self.write(exec, now).await?;
+        Ok(Written {
+            planned,
+            ids,
+            merged,
         })
     }
 
@@ -363,6 +466,7 @@ impl Plan {
                     id: None,
                     state: Some(state),
                     requeued: false,
+                    merged: false,
                 };
                 share.incidents.insert(target.key.clone(), planned);
                 let key = target.key.clone();
@@ -388,7 +492,7 @@ impl Plan {
     /// every incident that got alerts. Returns the id of every incident the plan knows, by key.
     async fn write(
         &mut self,
-        conn: &mut AnyConnection,
+        exec: &mut impl Exec,
         now: i64,
     ) -> Result<HashMap<String, IncidentId>, StoreError> {
         let mut ids: HashMap<String, IncidentId> = self
@@ -396,32 +500,39 @@ impl Plan {
             .iter()
             .filter_map(|(key, incident)| Some((key.clone(), incident.id?)))
             .collect();
-        ids.extend(create(conn, self.backend, &self.created, now).await?);
+        ids.extend(create(exec, &self.created, now).await?);
         let requeued: Vec<IncidentId> = self
             .incidents
             .values()
             .filter(|incident| incident.requeued)
             .filter_map(|incident| incident.id)
             .collect();
-        requeue(conn, self.backend, &requeued, now).await?;
-        insert_alerts(conn, self.backend, &self.alerts, &ids, now).await?;
+        requeue(exec, &requeued, now).await?;
+        insert_alerts(exec, &self.alerts, &ids, now).await?;
         let joined: BTreeSet<IncidentId> = self
             .alerts
             .iter()
             .filter_map(|alert| ids.get(alert.incident.as_ref()?))
             .copied()
             .collect();
-        refresh_resolved(conn, self.backend, &joined, now).await?;
+        refresh_resolved(exec, &joined, now).await?;
         Ok(ids)
     }
 }
 
 /// How many incidents wait in the queue now.
 pub(crate) async fn queued_now(conn: &mut AnyConnection) -> Result<i64, StoreError> {
-    let depth = sqlx::query_scalar("SELECT COUNT(*) FROM incidents WHERE state = 'queued'")
-        .fetch_one(conn)
-        .await?;
+    let depth = sqlx::query_scalar(QUEUED).fetch_one(conn).await?;
     Ok(depth)
+}
+
+/// Counts the incidents waiting in the queue.
+const QUEUED: &str = "SELECT COUNT(*) FROM incidents WHERE state = 'queued'";
+
+/// How many incidents wait in the queue now, on either connection.
+async fn queued_in(exec: &mut impl Exec) -> Result<i64, StoreError> {
+    let rows: Vec<(i64,)> = exec.fetch(QUEUED.to_string(), Vec::new()).await?;
+    Ok(rows.first().map_or(0, |row| row.0))
 }
 
 /// Counts one more queued incident, or refuses it when the queue is full.
@@ -532,16 +643,9 @@ impl Params {
     }
 }
 
-/// A statement built from literal SQL and [`Params`] alone: nothing from a delivery is spliced
-/// in, every value is bound.
-fn audited(sql: String) -> AssertSqlSafe<String> {
-    AssertSqlSafe(sql)
-}
-
 /// Which of `keys` are recorded already.
 async fn recorded_among(
-    conn: &mut AnyConnection,
-    backend: Backend,
+    exec: &mut impl Exec,
     keys: &[&AlertKey],
 ) -> Result<HashSet<AlertKey>, StoreError> {
     let mut recorded = HashSet::new();
@@ -552,14 +656,12 @@ async fn recorded_among(
         let fingerprints: BTreeSet<&str> = chunk.iter().map(|k| k.0.as_str()).collect();
         let sql = format!(
             "SELECT fingerprint, starts_at, status FROM alerts WHERE fingerprint IN ({})",
-            Params::new(backend).list(fingerprints.len()),
+            Params::new(exec.backend()).list(fingerprints.len()),
         );
-        let mut query = sqlx::query_as::<_, (String, String, String)>(audited(sql));
-        for value in &fingerprints {
-            query = query.bind(*value);
-        }
+        let values = fingerprints.iter().map(|f| Bound::from(*f)).collect();
+        let rows: Vec<(String, String, String)> = exec.fetch(sql, values).await?;
         let wanted: HashSet<&AlertKey> = chunk.iter().copied().collect();
-        for (fingerprint, starts_at, status) in query.fetch_all(&mut *conn).await? {
+        for (fingerprint, starts_at, status) in rows {
             let status = if status == "firing" {
                 "firing"
             } else {
@@ -574,28 +676,29 @@ async fn recorded_among(
     Ok(recorded)
 }
 
-/// The stored incidents among `keys`.
+/// The stored incidents among `keys`, and whether each has a merged fix.
 async fn incidents_among(
-    conn: &mut AnyConnection,
-    backend: Backend,
+    exec: &mut impl Exec,
     keys: &BTreeSet<&str>,
 ) -> Result<HashMap<String, PlannedIncident>, StoreError> {
     let keys: Vec<&str> = keys.iter().copied().collect();
     let mut incidents = HashMap::new();
     for chunk in keys.chunks(MOST_PARAMETERS) {
         let sql = format!(
-            "SELECT incident_key, id, state FROM incidents WHERE incident_key IN ({})",
-            Params::new(backend).list(chunk.len())
+            "SELECT incident_key, id, state,
+                    CAST(CASE WHEN EXISTS (SELECT 1 FROM outcomes WHERE incident_id = incidents.id
+                                             AND outcome = 'merged') THEN 1 ELSE 0 END AS BIGINT)
+             FROM incidents WHERE incident_key IN ({})",
+            Params::new(exec.backend()).list(chunk.len())
         );
-        let mut query = sqlx::query_as::<_, (String, i64, String)>(audited(sql));
-        for key in chunk {
-            query = query.bind(*key);
-        }
-        for (key, id, state) in query.fetch_all(&mut *conn).await? {
+        let values = chunk.iter().map(|key| Bound::from(*key)).collect();
+        let rows: Vec<(String, i64, String, i64)> = exec.fetch(sql, values).await?;
+        for (key, id, state, merged) in rows {
             let incident = PlannedIncident {
                 id: Some(id),
                 state: IncidentState::parse(&state),
                 requeued: false,
+                merged: merged == 1,
             };
             incidents.insert(key, incident);
         }
@@ -606,8 +709,7 @@ async fn incidents_among(
 /// Creates incidents, queued when they name a workload and `ignored` otherwise; their ids by
 /// key.
 async fn create(
-    conn: &mut AnyConnection,
-    backend: Backend,
+    exec: &mut impl Exec,
     targets: &[Target],
     now: i64,
 ) -> Result<Vec<(String, IncidentId)>, StoreError> {
@@ -618,41 +720,37 @@ async fn create(
             "INSERT INTO incidents (incident_key, cluster, namespace, workload_kind, workload_name,
                                     state, last_error, next_attempt_at, created_at, updated_at)
              VALUES {} RETURNING incident_key, id",
-            Params::new(backend).rows(chunk.len(), COLUMNS)
+            Params::new(exec.backend()).rows(chunk.len(), COLUMNS)
         );
-        let mut query = sqlx::query_as::<_, (String, i64)>(audited(sql));
+        let mut values = Vec::with_capacity(chunk.len() * COLUMNS);
         for target in chunk {
             let (state, reason) = if target.actionable {
                 (IncidentState::Queued, None)
             } else {
                 (IncidentState::Ignored, Some(IGNORED_REASON))
             };
-            query = query
-                .bind(target.key.as_str())
-                .bind(target.cluster.as_str())
-                .bind(target.namespace.as_str())
-                .bind(target.kind.as_str())
-                .bind(target.name.as_str())
-                .bind(state.as_str())
-                .bind(reason)
-                .bind(now)
-                .bind(now)
-                .bind(now);
+            values.extend([
+                Bound::from(target.key.as_str()),
+                Bound::from(target.cluster.as_str()),
+                Bound::from(target.namespace.as_str()),
+                Bound::from(target.kind.as_str()),
+                Bound::from(target.name.as_str()),
+                Bound::from(state.as_str()),
+                Bound::from(reason),
+                Bound::from(now),
+                Bound::from(now),
+                Bound::from(now),
+            ]);
         }
-        ids.extend(query.fetch_all(&mut *conn).await?);
+        ids.extend(exec.fetch::<(String, i64)>(sql, values).await?);
     }
     Ok(ids)
 }
 
 /// Puts finished or parked incidents back in the queue for a new round of work.
-async fn requeue(
-    conn: &mut AnyConnection,
-    backend: Backend,
-    ids: &[IncidentId],
-    now: i64,
-) -> Result<(), StoreError> {
+async fn requeue(exec: &mut impl Exec, ids: &[IncidentId], now: i64) -> Result<(), StoreError> {
     for chunk in ids.chunks(MOST_PARAMETERS) {
-        let mut params = Params::new(backend);
+        let mut params = Params::new(exec.backend());
         let sql = format!(
             "UPDATE incidents SET state = 'queued', attempts = 0, last_error = NULL,
                     next_attempt_at = {}, updated_at = {}
@@ -661,19 +759,16 @@ async fn requeue(
             params.one(),
             params.list(chunk.len())
         );
-        let mut query = sqlx::query(audited(sql)).bind(now).bind(now);
-        for id in chunk {
-            query = query.bind(*id);
-        }
-        query.execute(&mut *conn).await?;
+        let mut values = vec![Bound::from(now), Bound::from(now)];
+        values.extend(chunk.iter().map(|id| Bound::from(*id)));
+        exec.execute(sql, values).await?;
     }
     Ok(())
 }
 
 /// Inserts the new alerts, each with its incident's id.
 async fn insert_alerts(
-    conn: &mut AnyConnection,
-    backend: Backend,
+    exec: &mut impl Exec,
     alerts: &[NewAlert],
     ids: &HashMap<String, IncidentId>,
     now: i64,
@@ -684,9 +779,9 @@ async fn insert_alerts(
             "INSERT INTO alerts
                (fingerprint, starts_at, status, alertname, alert, received_at, incident_id)
              VALUES {}",
-            Params::new(backend).rows(chunk.len(), COLUMNS)
+            Params::new(exec.backend()).rows(chunk.len(), COLUMNS)
         );
-        let mut query = sqlx::query(audited(sql));
+        let mut values = Vec::with_capacity(chunk.len() * COLUMNS);
         for alert in chunk {
             let (fingerprint, starts_at, status) = &alert.key;
             let incident = alert
@@ -694,30 +789,30 @@ async fn insert_alerts(
                 .as_ref()
                 .and_then(|key| ids.get(key))
                 .copied();
-            query = query
-                .bind(fingerprint.as_str())
-                .bind(starts_at.as_str())
-                .bind(*status)
-                .bind(alert.alertname.as_str())
-                .bind(alert.body.as_str())
-                .bind(now)
-                .bind(incident);
+            values.extend([
+                Bound::from(fingerprint.as_str()),
+                Bound::from(starts_at.as_str()),
+                Bound::from(*status),
+                Bound::from(alert.alertname.as_str()),
+                Bound::from(alert.body.as_str()),
+                Bound::from(now),
+                Bound::from(incident),
+            ]);
         }
-        query.execute(&mut *conn).await?;
+        exec.execute(sql, values).await?;
     }
     Ok(())
 }
 
 /// Sets each incident's resolved flag: every firing alert of it has a resolved notification.
 async fn refresh_resolved(
-    conn: &mut AnyConnection,
-    backend: Backend,
+    exec: &mut impl Exec,
     ids: &BTreeSet<IncidentId>,
     now: i64,
 ) -> Result<(), StoreError> {
     let ids: Vec<IncidentId> = ids.iter().copied().collect();
     for chunk in ids.chunks(MOST_PARAMETERS) {
-        let mut params = Params::new(backend);
+        let mut params = Params::new(exec.backend());
         let sql = format!(
             "UPDATE incidents SET updated_at = {}, resolved = CASE WHEN EXISTS (
                  SELECT 1 FROM alerts f WHERE f.incident_id = incidents.id AND f.status = 'firing'
@@ -728,36 +823,11 @@ async fn refresh_resolved(
             params.one(),
             params.list(chunk.len())
         );
-        let mut query = sqlx::query(audited(sql)).bind(now);
-        for id in chunk {
-            query = query.bind(*id);
-        }
-        query.execute(&mut *conn).await?;
+        let mut values = vec![Bound::from(now)];
+        values.extend(chunk.iter().map(|id| Bound::from(*id)));
+        exec.execute(sql, values).await?;
     }
     Ok(())
-}
-
-/// The incidents among `ids` with a merged fix, whose new alerts may tell how the fix went.
-async fn merged_among(
-    conn: &mut AnyConnection,
-    backend: Backend,
-    ids: impl Iterator<Item = IncidentId>,
-) -> Result<HashSet<IncidentId>, StoreError> {
-    let ids: Vec<IncidentId> = ids.collect();
-    let mut merged = HashSet::new();
-    for chunk in ids.chunks(MOST_PARAMETERS) {
-        let sql = format!(
-            "SELECT DISTINCT incident_id FROM outcomes
-             WHERE outcome = 'merged' AND incident_id IN ({})",
-            Params::new(backend).list(chunk.len())
-        );
-        let mut query = sqlx::query_scalar::<_, i64>(audited(sql));
-        for id in chunk {
-            query = query.bind(*id);
-        }
-        merged.extend(query.fetch_all(&mut *conn).await?);
-    }
-    Ok(merged)
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@
 //! resolved, recurred), this file (the store, listing, health).
 
 mod backend;
+mod exec;
 mod group;
 mod intake;
 mod model;
@@ -76,6 +77,9 @@ pub enum StoreError {
     /// A query failed.
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    /// An error of the group commit's own SQLite connection.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// Stored JSON cannot be read back.
     #[error("stored {what} is not readable JSON: {source}")]
     Json {
@@ -141,7 +145,13 @@ impl Store {
     /// database must exist (replicas starting together migrate one at a time).
     pub async fn open(url: &str) -> Result<Store, StoreError> {
         let (backend, writer, reader) = backend::open(url).await?;
-        let group = (backend == Backend::Sqlite).then(|| GroupCommit::start(writer.clone()));
+        let group = match backend {
+            Backend::Sqlite => Some(GroupCommit::start(
+                writer.clone(),
+                backend::open_local(url)?,
+            )),
+            Backend::Postgres => None,
+        };
         Ok(Store {
             backend,
             writer,

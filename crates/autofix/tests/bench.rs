@@ -64,8 +64,14 @@ fn intake_reports_rates_latency_errors_and_server_memory() {
             "loaded",
             "worker_runs",
             "server_pid",
+            "server_cpu_secs",
+            "generator_cpu_secs",
         ],
     );
+    // A second of load keeps both the server and the load generator busy.
+    for key in ["server_cpu_secs", "generator_cpu_secs"] {
+        assert!(report[key].as_f64().unwrap() > 0.0, "{report:#}");
+    }
     assert_eq!(report["backend"], "sqlite");
     assert!(report["deliveries_ok"].as_u64().unwrap() > 0, "{report:#}");
     // Group commit: every delivery went through the writer, never more commits than deliveries.
@@ -108,6 +114,7 @@ fn intake_reports_rates_latency_errors_and_server_memory() {
         "alerts/s",
         "deliveries/s",
         "latency p99 (ms)",
+        "CPU during load (cores)",
         "server RSS idle (MiB)",
     ] {
         assert!(table.contains(row), "no {row:?} in:\n{table}");
