@@ -3,7 +3,6 @@
 use crate::backend::Durability;
 use crate::{Backend, Claim, ClaimedIncident, FailOutcome, Store, StoreError, millis, now_ms};
 use autofix_core::alert::Alert;
-use std::collections::HashMap;
 use std::time::Duration;
 
 /// The claim: the claimable incident that has waited longest becomes `running` under a new lease
@@ -94,12 +93,18 @@ impl Store {
             return Ok(None);
         };
         // Read outside the claim, so that the writer is not held meanwhile: alerts are only
-        // ever added, and any that came in since the claim belong to this run too.
-        let stored: Vec<String> =
-            sqlx::query_scalar("SELECT alert FROM alerts WHERE incident_id = $1 ORDER BY id")
-                .bind(id)
-                .fetch_all(&self.reader)
-                .await?;
+        // ever added, and any that came in since the claim belong to this run too. Only the
+        // latest notification of each alert (by fingerprint) is read, in the order the alerts
+        // first came: a flapping alert's earlier notifications stay in the store.
+        let stored: Vec<String> = sqlx::query_scalar(
+            "SELECT a.alert FROM alerts a
+             JOIN (SELECT MIN(id) AS first, MAX(id) AS latest FROM alerts
+                   WHERE incident_id = $1 GROUP BY fingerprint) per_alert ON a.id = per_alert.latest
+             ORDER BY per_alert.first",
+        )
+        .bind(id)
+        .fetch_all(&self.reader)
+        .await?;
         Ok(Some(ClaimedIncident {
             claim: Claim {
                 incident_id: id,
@@ -107,7 +112,10 @@ impl Store {
             },
             key,
             attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-            alerts: latest_per_alert(&stored)?,
+            alerts: stored
+                .iter()
+                .map(|text| parse_alert(text))
+                .collect::<Result<_, _>>()?,
         }))
     }
 
@@ -267,22 +275,10 @@ fn held(claim: &Claim, rows: u64) -> Result<(), StoreError> {
     }
 }
 
-/// The latest notification of each alert (by fingerprint), in order of first arrival.
-fn latest_per_alert(stored: &[String]) -> Result<Vec<Alert>, StoreError> {
-    let mut order: Vec<String> = Vec::new();
-    let mut latest: HashMap<String, Alert> = HashMap::new();
-    for text in stored {
-        let alert: Alert = serde_json::from_str(text).map_err(|source| StoreError::Json {
-            what: "alert",
-            source,
-        })?;
-        if !latest.contains_key(&alert.fingerprint) {
-            order.push(alert.fingerprint.clone());
-        }
-        latest.insert(alert.fingerprint.clone(), alert);
-    }
-    Ok(order
-        .into_iter()
-        .filter_map(|fingerprint| latest.remove(&fingerprint))
-        .collect())
+/// A stored alert.
+fn parse_alert(text: &str) -> Result<Alert, StoreError> {
+    serde_json::from_str(text).map_err(|source| StoreError::Json {
+        what: "alert",
+        source,
+    })
 }

@@ -648,7 +648,44 @@ async fn one_delivery_repeating_an_alert_and_resolving_it_counts_each_once(db: D
     assert!(incident.resolved);
 }
 
+/// A run reads one notification per alert, its latest, in the order the alerts first came: a
+/// flapping alert's history stays in the store, not in every run's memory.
+async fn a_run_reads_the_latest_notification_of_each_alert_in_order_of_arrival(db: Db) {
+    let store = db.open().await;
+    let (first, second) = ("cart-6868cd956-49v8m", "cart-6868cd956-kqwcv");
+    let mut refired = crashloop(second, AlertStatus::Firing);
+    refired.starts_at = "2026-11-27T10:00:00Z".into();
+    // The first alert's latest notification comes last, so the order of first arrival and the
+    // order of latest notifications differ.
+    for alert in [
+        crashloop(first, AlertStatus::Firing),
+        crashloop(second, AlertStatus::Firing),
+        crashloop(second, AlertStatus::Resolved),
+        refired,
+        crashloop(first, AlertStatus::Resolved),
+    ] {
+        store
+            .record_delivery(&payload(vec![alert]), None)
+            .await
+            .unwrap();
+    }
+    let claimed = store.claim_next("w", LEASE).await.unwrap().unwrap();
+    let seen: Vec<(&str, AlertStatus, &str)> = claimed
+        .alerts
+        .iter()
+        .map(|a| (a.label("pod").unwrap(), a.status, a.starts_at.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (first, AlertStatus::Resolved, STARTS),
+            (second, AlertStatus::Firing, "2026-11-27T10:00:00Z"),
+        ]
+    );
+}
+
 on_both_backends!(
+    a_run_reads_the_latest_notification_of_each_alert_in_order_of_arrival,
     two_pods_of_one_deployment_are_one_incident_and_redelivery_is_no_work,
     cluster_wide_alerts_are_recorded_and_ignored,
     resolved_alerts_are_recorded_on_the_incident,
