@@ -284,10 +284,6 @@ const LOCAL_PRAGMAS: &str = "PRAGMA synchronous = FULL;
      PRAGMA foreign_keys = ON;
      PRAGMA temp_store = MEMORY;";
 
-/// Statements the group commit's connection keeps prepared: a group's statements differ with
-/// its size, so a few sizes' worth.
-const LOCAL_STATEMENTS: usize = 64;
-
 /// The group commit's own connection to the SQLite file at `url`, once sqlx has created and
 /// migrated it; `None` for an in-memory database, which only sqlx's connection sees.
 pub(crate) fn open_local(url: &str) -> Result<Option<rusqlite::Connection>, StoreError> {
@@ -304,7 +300,6 @@ pub(crate) fn open_local(url: &str) -> Result<Option<rusqlite::Connection>, Stor
         rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.execute_batch(LOCAL_PRAGMAS)?;
-    conn.set_prepared_statement_cache_capacity(LOCAL_STATEMENTS);
     Ok(Some(conn))
 }
 
