@@ -106,6 +106,16 @@ fn plan(
             ),
         });
     }
+    if path.0.is_empty() && value.is_null() {
+        // An empty document is no document: the file would read back with one fewer, and
+        // every later document would move up one place.
+        return Err(RemedyError::Unsupported {
+            file: file.to_string(),
+            reason: format!(
+                "setting document {doc} as a whole to null would remove it; edit it by hand"
+            ),
+        });
+    }
     let docs = parse(text, file)?;
     let editor = Editor::new(text, file, &docs, doc, path)?;
     let mut node = editor.root;

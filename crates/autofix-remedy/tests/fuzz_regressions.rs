@@ -115,3 +115,19 @@ fn new_items_line_up_with_dashes_far_from_the_first_item() {
         );
     }
 }
+
+/// Setting a whole document to null emptied it, and an empty document is no document: the file
+/// read back with one document fewer, so every later document moved up one place. It is now
+/// refused; any other value for the whole document is still written.
+#[test]
+fn a_whole_document_is_never_set_to_null() {
+    let text = "ap+Version:ca\ntr  names\n---\nkind: Pod\n";
+    let err = set_field(text, 0, &FieldPath(Vec::new()), &json!(null)).unwrap_err();
+    assert!(matches!(err, RemedyError::Unsupported { .. }), "{err}");
+    let (edited, _) = set_field(text, 0, &FieldPath(Vec::new()), &json!("x")).unwrap();
+    assert_eq!(
+        parse_documents(&edited).unwrap(),
+        [json!("x"), json!({"kind": "Pod"})],
+        "{edited}"
+    );
+}
