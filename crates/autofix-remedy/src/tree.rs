@@ -93,6 +93,7 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Node>, ScanError> {
                 continue;
             }
             Event::Scalar(value, style, anchor, tag) => {
+                let ends_in_spaces = last_line_is_spaces(&value);
                 let mut node = offsets.node(
                     span,
                     Kind::Scalar {
@@ -106,10 +107,15 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Node>, ScanError> {
                     ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => {
                         node.end = quoted_end(text, node.start).unwrap_or(node.end);
                     }
-                    // The end marker of a block scalar can sit after the next line's indentation.
+                    // The end marker of a block scalar can sit after the next line's indentation,
+                    // unless that line of spaces is the scalar's own last line: spaces beyond
+                    // its indentation are content.
                     ScalarStyle::Literal | ScalarStyle::Folded => {
                         let line_start = text[..node.end].rfind('\n').map_or(0, |i| i + 1);
-                        if line_start > node.start && text[line_start..node.end].trim().is_empty() {
+                        if line_start > node.start
+                            && text[line_start..node.end].trim().is_empty()
+                            && !ends_in_spaces
+                        {
                             node.end = line_start;
                         }
                     }
@@ -171,6 +177,12 @@ impl Open {
             Kind::Scalar { .. } | Kind::Alias => {}
         }
     }
+}
+
+/// Whether a block scalar's content ends with a line of nothing but spaces (or tabs).
+fn last_line_is_spaces(value: &str) -> bool {
+    let last = value.trim_end_matches('\n').rsplit('\n').next();
+    last.is_some_and(|line| !line.is_empty() && line.trim().is_empty())
 }
 
 fn last_child_end(node: &Node) -> Option<usize> {

@@ -131,3 +131,17 @@ fn a_whole_document_is_never_set_to_null() {
         "{edited}"
     );
 }
+
+/// A literal block scalar whose last line holds only spaces, more than its indentation, ends
+/// with that line: the spaces are content. The editor took the line for the indentation before
+/// the next key and put a new key above it, which cut the line from the scalar.
+#[test]
+fn a_last_line_of_spaces_stays_in_its_block_scalar() {
+    let text = "data:\n  a.yaml: |\n    x: 1\n      ";
+    let before = parse_documents(text).unwrap();
+    assert_eq!(before[0]["data"]["a.yaml"], json!("x: 1\n  \n"));
+    let (edited, _) = set_field(text, 0, &path(&["k: v"]), &json!(1)).unwrap();
+    let after = parse_documents(&edited).unwrap();
+    assert_eq!(after[0]["data"], before[0]["data"], "{edited:?}");
+    assert_eq!(after[0]["k: v"], json!(1), "{edited:?}");
+}
