@@ -330,11 +330,15 @@ impl<'a> Editor<'a> {
                             text: format!(" {text}"),
                         })
                     }
-                    // `-` with nothing after it: the empty item sits right after the dash.
-                    None if node.start == node.end && self.text[..node.start].ends_with('-') => {
+                    // `-` with nothing after it but blanks and comments: the value goes right
+                    // after the dash (after a comment, it would be part of the comment).
+                    None if node.start == node.end && !outer_flow => {
+                        let at = self
+                            .empty_item_dash(node)
+                            .map_or(node.start, |dash| dash + 1);
                         Ok(Splice {
-                            start: node.start,
-                            end: node.end,
+                            start: at,
+                            end: at,
                             text: format!(" {text}"),
                         })
                     }
@@ -564,18 +568,40 @@ impl<'a> Editor<'a> {
     /// comments and such a header can lie between the dash and the item, so the dash is the last
     /// free-standing `-` outside comments before the item (the `-` of `|-` is not).
     fn dash_col(&self, item: &Node) -> usize {
+        match self.dash_of(item) {
+            Some(dash) => {
+                let line_start = self.text[..dash].rfind('\n').map_or(0, |i| i + 1);
+                self.text[line_start..dash].chars().count()
+            }
+            None => item.col.saturating_sub(2),
+        }
+    }
+
+    /// The byte offset of the `-` in front of a block list item: the last free-standing `-`
+    /// outside comments before it (see [`Editor::dash_col`]).
+    fn dash_of(&self, item: &Node) -> Option<usize> {
         let mut end = item.start;
         loop {
             let line_start = self.text[..end].rfind('\n').map_or(0, |i| i + 1);
             let code = uncommented(&self.text[line_start..end]);
             if let Some(i) = lone_dash(code) {
-                return code[..i].chars().count();
+                return Some(line_start + i);
             }
             if line_start == 0 {
-                return item.col.saturating_sub(2);
+                return None;
             }
             end = line_start - 1;
         }
+    }
+
+    /// The dash of an empty list item, when only blanks and comments lie between the two.
+    fn empty_item_dash(&self, item: &Node) -> Option<usize> {
+        let dash = self.dash_of(item)?;
+        let between = &self.text[dash + 1..item.start];
+        between
+            .split('\n')
+            .all(|line| uncommented(line).trim().is_empty())
+            .then_some(dash)
     }
 
     /// The document's own indentation step and list style, for the lines it gets.

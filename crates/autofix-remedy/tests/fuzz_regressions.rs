@@ -145,3 +145,22 @@ fn a_last_line_of_spaces_stays_in_its_block_scalar() {
     assert_eq!(after[0]["data"], before[0]["data"], "{edited:?}");
     assert_eq!(after[0]["k: v"], json!(1), "{edited:?}");
 }
+
+/// An empty list item followed by a comment (`- # note`): the value was written after the
+/// comment, inside it, so the item stayed empty. It now goes right after the dash.
+#[test]
+fn an_empty_item_before_a_comment_gets_its_value_before_the_comment() {
+    let first = FieldPath(vec![Segment::Index(0)]);
+    let l_first = FieldPath(vec![Segment::Key("l".into()), Segment::Index(0)]);
+    for (text, item) in [
+        ("# c\n    - #secretKey: x: \n", &first),
+        ("l:\n- # note\n- b\n", &l_first),
+        ("-\n  # note\n", &first),
+    ] {
+        let (edited, _) = set_field(text, 0, item, &json!("'q'")).unwrap();
+        let docs = parse_documents(&edited).unwrap();
+        let list = docs[0].get("l").unwrap_or(&docs[0]);
+        assert_eq!(list[0], json!("'q'"), "{text:?} -> {edited:?}");
+        assert!(edited.contains("# "), "the comment is kept: {edited:?}");
+    }
+}
