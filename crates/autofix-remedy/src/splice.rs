@@ -106,6 +106,15 @@ fn plan(
             ),
         });
     }
+    if has_bare_carriage_return(text) {
+        // YAML breaks lines there too, but the editor finds lines by `\n`.
+        return Err(RemedyError::Unsupported {
+            file: file.to_string(),
+            reason: "the file breaks lines with bare carriage returns (no `\\n` after them); \
+                     edit it by hand"
+                .to_string(),
+        });
+    }
     if path.0.is_empty() && value.is_null() {
         // An empty document is no document: the file would read back with one fewer, and
         // every later document would move up one place.
@@ -135,6 +144,12 @@ fn plan(
         }
     }
     editor.replace(node, key, value, outer_flow)
+}
+
+/// Whether `text` has a carriage return not followed by a line feed.
+fn has_bare_carriage_return(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    (0..bytes.len()).any(|i| bytes[i] == b'\r' && bytes.get(i + 1) != Some(&b'\n'))
 }
 
 /// The longest implicit key YAML allows, in characters, quotes included (YAML 1.2, 7.4.2):

@@ -164,3 +164,17 @@ fn an_empty_item_before_a_comment_gets_its_value_before_the_comment() {
         assert!(edited.contains("# "), "the comment is kept: {edited:?}");
     }
 }
+
+/// A carriage return alone is a line break in YAML, but the editor finds lines by `\n`: a new
+/// key meant for `metadata` went below the next top-level key. Such texts are now refused;
+/// `\r\n` line ends are still edited.
+#[test]
+fn texts_with_bare_carriage_returns_are_refused() {
+    let bare = "metadata:\n a:\r\rtap:\n";
+    let err = set_field(bare, 0, &path(&["metadata", "b"]), &json!("x")).unwrap_err();
+    assert!(matches!(err, RemedyError::Unsupported { .. }), "{err}");
+    let crlf = "metadata:\r\n a: 1\r\ntap: 2\r\n";
+    let (edited, _) = set_field(crlf, 0, &path(&["metadata", "b"]), &json!("x")).unwrap();
+    let docs = parse_documents(&edited).unwrap();
+    assert_eq!(docs[0]["metadata"], json!({"a": 1, "b": "x"}), "{edited:?}");
+}
