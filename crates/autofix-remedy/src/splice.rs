@@ -335,9 +335,13 @@ impl<'a> Editor<'a> {
                 match key {
                     // `key:` with nothing after it: the empty scalar sits on the colon.
                     Some(key) if node.start == node.end => {
+                        // Only blanks may lie between the key and its colon (`? key` with no
+                        // `:` has none; the next colon belongs to another key).
                         let colon = self.text[key.end..]
                             .find(':')
-                            .map(|i| key.end + i + 1)
+                            .map(|i| key.end + i)
+                            .filter(|&at| self.text[key.end..at].trim().is_empty())
+                            .map(|at| at + 1)
                             .ok_or_else(|| self.not_found("no `:` after the key"))?;
                         Ok(Splice {
                             start: colon,

@@ -178,3 +178,21 @@ fn texts_with_bare_carriage_returns_are_refused() {
     let docs = parse_documents(&edited).unwrap();
     assert_eq!(docs[0]["metadata"], json!({"a": 1, "b": "x"}), "{edited:?}");
 }
+
+/// An explicit key (`? key`) with no `:` after it: the editor looked for the key's colon further
+/// on, found one in the next entry's key, and wrote the value there. A colon only counts when
+/// nothing but blanks lies between the key and it; otherwise the edit is refused.
+#[test]
+fn an_explicit_key_without_a_colon_is_not_given_the_next_colon() {
+    let text = "t:\n  ? tem\nnext: true\n";
+    let result = set_field(text, 0, &path(&["t", "tem"]), &json!("512Mi"));
+    if let Ok((edited, _)) = &result {
+        let docs = parse_documents(edited).unwrap();
+        assert_eq!(docs[0]["t"]["tem"], json!("512Mi"), "{edited:?}");
+        assert_eq!(docs[0]["next"], json!(true), "{edited:?}");
+    }
+    let explicit = "t:\n  ? tem\n  :\nnext: true\n";
+    let (edited, _) = set_field(explicit, 0, &path(&["t", "tem"]), &json!("512Mi")).unwrap();
+    let docs = parse_documents(&edited).unwrap();
+    assert_eq!(docs[0]["t"]["tem"], json!("512Mi"), "{edited:?}");
+}
