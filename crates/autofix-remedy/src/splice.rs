@@ -266,6 +266,20 @@ impl<'a> Editor<'a> {
         segment: &Segment,
     ) -> Result<Option<(Option<&'a Node>, &'a Node)>, RemedyError> {
         match (segment, &node.kind) {
+            (Segment::Key(k), Kind::Mapping(entries))
+                if entries
+                    .iter()
+                    .filter(|(key, _)| key.scalar() == Some(k))
+                    .count()
+                    > 1 =>
+            {
+                // Readers keep one of the two (which one, and whether they refuse the text,
+                // differs); the edit could land in the other.
+                Err(RemedyError::Unsupported {
+                    file: self.file.to_string(),
+                    reason: format!("the key {k:?} appears twice in one mapping; edit it by hand"),
+                })
+            }
             (Segment::Key(k), Kind::Mapping(_)) => match node.entry(k) {
                 Some((key, value)) => Ok(Some((Some(key), value))),
                 // A `<<: *base` merge may define the key through an alias.

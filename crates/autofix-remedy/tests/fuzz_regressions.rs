@@ -196,3 +196,19 @@ fn an_explicit_key_without_a_colon_is_not_given_the_next_colon() {
     let docs = parse_documents(&edited).unwrap();
     assert_eq!(docs[0]["t"]["tem"], json!("512Mi"), "{edited:?}");
 }
+
+/// A mapping that holds the same key twice (here once with a tag, which changes nothing about
+/// the key): readers keep one of the two, the editor changed the first. Such a key is refused.
+#[test]
+fn a_key_that_appears_twice_is_refused() {
+    for text in ["m:\n  a: 1\n  a: 2\n", "m:\n  !t a: 1\n  a: 2\n"] {
+        if parse_documents(text).is_err() {
+            continue;
+        }
+        let err = set_field(text, 0, &path(&["m", "a"]), &json!(3)).unwrap_err();
+        assert!(
+            matches!(err, RemedyError::Unsupported { .. }),
+            "{text:?}: {err}"
+        );
+    }
+}
