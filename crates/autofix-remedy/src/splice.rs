@@ -418,6 +418,17 @@ impl<'a> Editor<'a> {
         match (&parent.kind, content) {
             (Kind::Mapping(entries), Content::Entries(new)) if !parent.flow => {
                 let (first_key, _) = entries.first().ok_or_else(|| self.flow())?;
+                if self.is_explicit_key(first_key) {
+                    // New entries go at the key's column, which is right of the `?`.
+                    return Err(RemedyError::Unsupported {
+                        file: self.file.to_string(),
+                        reason: format!(
+                            "the mapping at {} is written with explicit `? key` entries; \
+                             edit it by hand",
+                            self.path
+                        ),
+                    });
+                }
                 let Some((_, last)) = entries.last() else {
                     return Err(self.flow());
                 };
@@ -591,6 +602,13 @@ impl<'a> Editor<'a> {
             .iter()
             .position(|&b| b == b'\n')
             .map_or(self.text.len(), |i| from + i + 1)
+    }
+
+    /// Whether `key` is written in the explicit form, after a `?` on its line.
+    fn is_explicit_key(&self, key: &Node) -> bool {
+        let line_start = self.text[..key.start].rfind('\n').map_or(0, |i| i + 1);
+        let before = self.text[line_start..key.start].trim_end();
+        before.ends_with('?') && (before.len() == 1 || before[..before.len() - 1].ends_with(' '))
     }
 
     /// The column of the `-` in front of a block list item.

@@ -212,3 +212,15 @@ fn a_key_that_appears_twice_is_refused() {
         );
     }
 }
+
+/// A mapping written with explicit keys (`? key`): a new entry went at the column of the key's
+/// text instead of the `?`'s, which does not read back. Adding to such a mapping is refused.
+#[test]
+fn a_new_key_in_a_mapping_of_explicit_keys_is_refused() {
+    let text = "? ~\t'#\n";
+    let err = set_field(text, 0, &path(&["[k]"]), &json!("`x")).unwrap_err();
+    assert!(matches!(err, RemedyError::Unsupported { .. }), "{err}");
+    let text = "m:\n  ? a\n  : 1\n";
+    let err = set_field(text, 0, &path(&["m", "b"]), &json!(2)).unwrap_err();
+    assert!(matches!(err, RemedyError::Unsupported { .. }), "{err}");
+}
