@@ -119,6 +119,9 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Node>, ScanError> {
                             node.end = line_start;
                         }
                     }
+                    // An empty value has no characters, but its markers can cover the next
+                    // ones (`}` in `{k}`): where it starts is all that is known of it.
+                    ScalarStyle::Plain if node.scalar() == Some("") => node.end = node.start,
                     ScalarStyle::Plain => {}
                 }
                 node
@@ -131,17 +134,29 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Node>, ScanError> {
                     Kind::Sequence(Vec::new())
                 };
                 let mut node = offsets.node(span, kind, anchor, tag.is_some());
-                node.flow = text[node.start..node.end]
+                let bracketed = text[node.start..node.end]
                     .trim_end()
                     .ends_with(['{', '['].as_slice());
-                stack.push(Open { node, key: None });
+                // Inside a flow collection everything is flow, also the single `key: value`
+                // pair of a flow list (`[a: 1]`), which has no brackets of its own.
+                node.flow = bracketed || stack.last().is_some_and(|open| open.node.flow);
+                stack.push(Open {
+                    node,
+                    key: None,
+                    bracketed,
+                });
                 continue;
             }
             Event::SequenceEnd | Event::MappingEnd => {
-                let Some(Open { mut node, .. }) = stack.pop() else {
+                let Some(Open {
+                    mut node,
+                    bracketed,
+                    ..
+                }) = stack.pop()
+                else {
                     continue;
                 };
-                node.end = if node.flow {
+                node.end = if bracketed {
                     // The end event starts at the closing bracket; its end may run over a comment.
                     offsets.byte(span.start.index()) + 1
                 } else {
@@ -164,6 +179,8 @@ struct Open {
     node: Node,
     /// A mapping key waiting for its value.
     key: Option<Node>,
+    /// Written with its own `{` or `[`.
+    bracketed: bool,
 }
 
 impl Open {

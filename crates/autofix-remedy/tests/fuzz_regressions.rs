@@ -224,3 +224,45 @@ fn a_new_key_in_a_mapping_of_explicit_keys_is_refused() {
     let err = set_field(text, 0, &path(&["m", "b"]), &json!(2)).unwrap_err();
     assert!(matches!(err, RemedyError::Unsupported { .. }), "{err}");
 }
+
+/// A key with no value in a flow mapping (`{k}`): the empty value's markers covered the
+/// closing bracket, which the new value replaced (`{k512Mi`). Such a key has no colon to write
+/// after, so the edit is refused; a value after a colon is still written.
+#[test]
+fn a_key_without_a_value_in_a_flow_mapping_keeps_its_bracket() {
+    for text in ["a: {k}\n", "a: {k, j: 1}\n", "0o\tncache- winds: {k}"] {
+        let first = parse_documents(text).unwrap()[0]
+            .as_object()
+            .unwrap()
+            .clone();
+        let top = first.keys().next().unwrap().as_str();
+        let err = set_field(text, 0, &path(&[top, "k"]), &json!("512Mi")).unwrap_err();
+        assert!(
+            matches!(err, RemedyError::PathNotFound { .. }),
+            "{text:?}: {err}"
+        );
+    }
+    let (edited, _) = set_field("a: {k: , j: 1}\n", 0, &path(&["a", "k"]), &json!(1)).unwrap();
+    assert_eq!(
+        parse_documents(&edited).unwrap()[0],
+        json!({"a": {"k": 1, "j": 1}})
+    );
+}
+
+/// The single `key: value` pair of a flow list (`[a: 1]`) has no brackets of its own, and was
+/// taken for a block mapping: a new key went on a line of its own below the list. It is flow,
+/// so adding to it is refused; its value is still replaced in place.
+#[test]
+fn a_single_pair_in_a_flow_list_is_edited_as_flow() {
+    let text = " [x,x0x,xx,x0x,x,x,xerror:,x,xx,&x]\n";
+    let at = FieldPath(vec![Segment::Index(6), Segment::Key("k: v".into())]);
+    let err = set_field(text, 0, &at, &json!("")).unwrap_err();
+    assert!(matches!(err, RemedyError::FlowCollection { .. }), "{err}");
+    let at = FieldPath(vec![
+        Segment::Key("l".into()),
+        Segment::Index(1),
+        Segment::Key("a".into()),
+    ]);
+    let (edited, _) = set_field("l: [x, a: 1, y]\n", 0, &at, &json!(2)).unwrap();
+    assert_eq!(edited, "l: [x, a: 2, y]\n");
+}
