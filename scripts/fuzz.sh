@@ -78,9 +78,10 @@ for t in "${targets[@]}"; do
         found="?"  # libFuzzer failed without leaving an input: see the log
     fi
     [ "$found" = 0 ] || crashed=1
+    # A crash while the corpus is still being read leaves no progress lines: `?` then.
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
-    cov=$(grep -E '^#[0-9]+.* cov: ' "$log" | tail -n 1 | sed -E 's/.* cov: ([0-9]+).*/\1/')
-    ft=$(grep -E '^#[0-9]+.* ft: ' "$log" | tail -n 1 | sed -E 's/.* ft: ([0-9]+).*/\1/')
+    cov=$({ grep -E '^#[0-9]+.* cov: ' "$log" || true; } | tail -n 1 | sed -E 's/.* cov: ([0-9]+).*/\1/')
+    ft=$({ grep -E '^#[0-9]+.* ft: ' "$log" || true; } | tail -n 1 | sed -E 's/.* ft: ([0-9]+).*/\1/')
     rows+=("$(printf '%-22s %8s %12s %8s %8s %8s' "$t" "$seconds" "${execs:-?}" "${cov:-?}" "${ft:-?}" "$found")")
 done
 

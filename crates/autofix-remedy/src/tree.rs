@@ -120,8 +120,13 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Node>, ScanError> {
                         }
                     }
                     // An empty value has no characters, but its markers can cover the next
-                    // ones (`}` in `{k}`): where it starts is all that is known of it.
-                    ScalarStyle::Plain if node.scalar() == Some("") => node.end = node.start,
+                    // ones (`}` in `{k}`): where it starts is all that is known of it. With an
+                    // anchor or a tag it has characters, which can go on over lines.
+                    ScalarStyle::Plain
+                        if node.scalar() == Some("") && !node.anchored && !node.tagged =>
+                    {
+                        node.end = node.start;
+                    }
                     ScalarStyle::Plain => {}
                 }
                 node

@@ -266,3 +266,15 @@ fn a_single_pair_in_a_flow_list_is_edited_as_flow() {
     let (edited, _) = set_field("l: [x, a: 1, y]\n", 0, &at, &json!(2)).unwrap();
     assert_eq!(edited, "l: [x, a: 2, y]\n");
 }
+
+/// An empty value with an anchor and a tag on the next line (`k: &a` then `!t`): bug 16's fix
+/// ended it where it starts, so a new key went between the anchor and the tag. Its end stays
+/// after the tag.
+#[test]
+fn a_new_key_goes_after_an_empty_value_whose_tag_is_on_the_next_line() {
+    let text = "~a: &aapivpecdata:\n !RRRRRkustomizv";
+    let (edited, _) = set_field(text, 0, &path(&["a b", "k'"]), &json!("co")).unwrap();
+    assert!(edited.starts_with(text), "{edited}");
+    let docs = parse_documents(&edited).unwrap();
+    assert_eq!(docs[0]["a b"]["k'"], json!("co"), "{edited}");
+}
