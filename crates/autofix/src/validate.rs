@@ -16,7 +16,8 @@ use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 /// File names that hold no Kubernetes object: kustomize and Helm inputs.
@@ -166,57 +167,39 @@ pub fn validate(paths: &[PathBuf], policy: &PolicyConfig) -> anyhow::Result<Repo
             .map_err(|e| BadInput(anyhow::Error::new(e).context(format!("{}", path.display()))))?;
         roots.push((path, meta.is_dir()));
     }
-    // This thread walks and hands each file over as it is found; the other cores read and
-    // check them meanwhile, and this one joins them when the walk is done. The kustomizations
-    // that may list a file as a patch are read once each, by whichever thread needs one first.
-    let patches = Patches::default();
-    let (found, to_check) = mpsc::channel::<(usize, Result<Found, FileResult>)>();
-    let to_check = Mutex::new(to_check);
-    let check = || {
+    // Every core walks, then every core checks. Work is claimed without waiting on another
+    // thread: a thread woken from a wait loses tens of microseconds, more than a small file
+    // takes to check.
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let Walked {
+        found,
+        charts,
+        kustomizations,
+    } = walk(&roots, threads);
+    let patches = Patches {
+        walked: kustomizations,
+        above: Mutex::default(),
+    };
+    let next = AtomicUsize::new(0);
+    let mut done = on_every_core(threads, || {
         let mut done = Vec::new();
         loop {
-            let next = to_check.lock().expect("no panic while held").recv();
-            let Ok((index, found)) = next else {
+            let index = next.fetch_add(1, Ordering::Relaxed);
+            let Some((_, found)) = found.get(index) else {
                 return done;
             };
             done.push((
                 index,
                 match found {
-                    Ok(found) => check_file(&found.path, policy, &patches.listed_by(&found)),
-                    Err(unreadable) => unreadable,
+                    Ok(found) => check_file(&found.path, policy, &patches.listed_by(found)),
+                    Err(why) => FileResult {
+                        path: why.path.clone(),
+                        error: Some(why.error.clone()),
+                        objects: Vec::new(),
+                    },
                 },
             ));
         }
-    };
-    let other_cores = std::thread::available_parallelism().map_or(1, usize::from) - 1;
-    let (charts, mut done) = std::thread::scope(|scope| {
-        let helpers: Vec<_> = (0..other_cores).map(|_| scope.spawn(check)).collect();
-        let mut walk = Walk {
-            found,
-            count: 0,
-            charts: Vec::new(),
-            patches: &patches,
-        };
-        for (path, is_dir) in roots {
-            if is_dir {
-                // Folders below are never symbolic links (the walk does not follow them), so
-                // each one's real path is this folder's joined with the names on the way down.
-                walk.dir(path, std::fs::canonicalize(path).ok());
-            } else {
-                walk.file(path.clone(), None);
-            }
-        }
-        let Walk { found, charts, .. } = walk;
-        drop(found);
-        let mut done = check();
-        for helper in helpers {
-            done.extend(
-                helper
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            );
-        }
-        (charts, done)
     });
     done.sort_unstable_by_key(|(index, _)| *index);
     let files: Vec<FileResult> = done.into_iter().map(|(_, file)| file).collect();
@@ -243,6 +226,22 @@ pub fn validate(paths: &[PathBuf], policy: &PolicyConfig) -> anyhow::Result<Repo
     })
 }
 
+/// Runs `work` on `threads` threads (this one included) and gathers what each returns.
+fn on_every_core<T: Send>(threads: usize, work: impl Fn() -> Vec<T> + Sync) -> Vec<T> {
+    std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(&work)).collect();
+        let mut all = work();
+        for helper in helpers {
+            all.extend(
+                helper
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            );
+        }
+        all
+    })
+}
+
 /// A file found by the walk.
 struct Found {
     path: PathBuf,
@@ -251,91 +250,191 @@ struct Found {
     real: Option<PathBuf>,
 }
 
-/// Finds the files below the given folders, in name order, and hands each one over (with the
-/// folders that could not be read) numbered in that order.
-struct Walk<'a> {
-    found: mpsc::Sender<(usize, Result<Found, FileResult>)>,
-    /// Files handed over so far.
-    count: usize,
-    /// Folders left out because they are Helm charts.
-    charts: Vec<String>,
-    /// Where the kustomization of each folder walked is noted.
-    patches: &'a Patches,
+/// A folder that could not be listed, reported in its place among the files.
+struct Unlisted {
+    path: String,
+    error: String,
 }
 
-impl Walk<'_> {
-    /// Hands one file over to be checked.
-    fn file(&mut self, path: PathBuf, real: Option<PathBuf>) {
-        self.hand_over(Ok(Found { path, real }));
-    }
+/// Where an entry comes in the walk order: its position among its folder's entries (in name
+/// order), after its folder's own place. Sorting by it gives the order of a depth-first walk.
+type Place = Vec<u32>;
 
-    fn hand_over(&mut self, found: Result<Found, FileResult>) {
-        // The receiving side lives until the walk is over.
-        let _ = self.found.send((self.count, found));
-        self.count += 1;
-    }
+/// What the walk found.
+struct Walked {
+    /// The files to check (and the folders that could not be listed), in walk order.
+    found: Vec<(Place, Result<Found, Unlisted>)>,
+    /// Folders left out because they are Helm charts, in walk order.
+    charts: Vec<String>,
+    /// The kustomization of every folder walked whose real path is known, by that path.
+    kustomizations: HashMap<PathBuf, Option<Kustomization>>,
+}
 
-    /// Walks `dir`, whose real path is `real` when it could be resolved.
-    fn dir(&mut self, dir: &Path, real: Option<PathBuf>) {
-        let entries = match std::fs::read_dir(dir) {
-            Ok(entries) => entries,
-            Err(e) => {
-                self.hand_over(Err(FileResult {
-                    path: dir.display().to_string(),
-                    error: Some(format!("cannot list the folder: {e}")),
-                    objects: Vec::new(),
-                }));
-                return;
-            }
-        };
-        let mut entries: Vec<_> = entries.flatten().collect();
-        entries.sort_by_key(|e| e.file_name());
-        let is_file = |entry: &std::fs::DirEntry| {
-            entry
-                .file_type()
-                .is_ok_and(|kind| kind.is_file() || (kind.is_symlink() && entry.path().is_file()))
-        };
-        let named = |name: &str| entries.iter().find(|e| e.file_name() == name);
-        if named("Chart.yaml").is_some_and(is_file) {
-            self.charts.push(dir.display().to_string());
-            return;
-        }
-        if let Some(real) = &real {
-            let kustomization = KUSTOMIZATIONS
-                .into_iter()
-                .find(|name| named(name).is_some_and(is_file));
-            self.patches
-                .kustomizations
-                .lock()
-                .expect("no panic while held")
-                .insert(real.clone(), kustomization);
-        }
-        for entry in &entries {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if name.starts_with('.') {
-                continue;
-            }
-            let path = entry.path();
-            // Symbolic links to folders are not followed: they can loop.
-            let Ok(kind) = entry.file_type() else {
-                continue;
+/// A folder waiting to be listed.
+struct Folder {
+    place: Place,
+    path: PathBuf,
+    /// Its real path, when it could be resolved: the given folder's, joined with the names on
+    /// the way down (the walk never follows folder links).
+    real: Option<PathBuf>,
+}
+
+/// The folders still to list, shared by the walking threads.
+struct Pending {
+    folders: Vec<Folder>,
+    /// Folders being listed right now: each may add more.
+    listing: usize,
+}
+
+/// Finds the files below the given folders on `threads` threads, each listing whichever
+/// folder is next, and puts everything in walk order.
+fn walk(roots: &[(&PathBuf, bool)], threads: usize) -> Walked {
+    let mut walked = Walked {
+        found: Vec::new(),
+        charts: Vec::new(),
+        kustomizations: HashMap::new(),
+    };
+    let mut folders = Vec::new();
+    for (root, (path, is_dir)) in (0u32..).zip(roots) {
+        let place = vec![root];
+        if *is_dir {
+            let real = std::fs::canonicalize(path).ok();
+            folders.push(Folder {
+                place,
+                path: path.to_path_buf(),
+                real,
+            });
+        } else {
+            let found = Found {
+                path: path.to_path_buf(),
+                real: None,
             };
-            if kind.is_dir() {
-                let real = real.as_ref().map(|real| real.join(entry.file_name()));
-                self.dir(&path, real);
-            } else if is_manifest_name(&name)
-                && !NOT_OBJECTS.contains(&name.as_ref())
-                && is_file(entry)
-            {
-                let real = match &real {
-                    Some(real) if kind.is_file() => Some(real.join(entry.file_name())),
-                    _ => None,
-                };
-                self.file(path, real);
-            }
+            walked.found.push((place, Ok(found)));
         }
     }
+    // The first folder given on top: it is listed first.
+    folders.reverse();
+    let pending = Mutex::new(Pending {
+        folders,
+        listing: 0,
+    });
+    let more = Condvar::new();
+    let parts = on_every_core(threads, || vec![walk_part(&pending, &more)]);
+    let mut charts = Vec::new();
+    for part in parts {
+        walked.found.extend(part.found);
+        charts.extend(part.charts);
+        walked.kustomizations.extend(part.kustomizations);
+    }
+    walked.found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    charts.sort_unstable();
+    walked.charts = charts.into_iter().map(|(_, chart)| chart).collect();
+    walked
+}
+
+/// What one walking thread found.
+#[derive(Default)]
+struct WalkPart {
+    found: Vec<(Place, Result<Found, Unlisted>)>,
+    charts: Vec<(Place, String)>,
+    kustomizations: Vec<(PathBuf, Option<Kustomization>)>,
+}
+
+/// Lists folders until none is left and no other thread can add one.
+fn walk_part(pending: &Mutex<Pending>, more: &Condvar) -> WalkPart {
+    let mut part = WalkPart::default();
+    loop {
+        let folder = {
+            let mut queue = pending.lock().expect("no panic while held");
+            loop {
+                if let Some(folder) = queue.folders.pop() {
+                    queue.listing += 1;
+                    break folder;
+                }
+                if queue.listing == 0 {
+                    return part;
+                }
+                queue = more.wait(queue).expect("no panic while held");
+            }
+        };
+        let below = list(folder, &mut part);
+        let mut queue = pending.lock().expect("no panic while held");
+        queue.listing -= 1;
+        // First in name order on top: a thread keeps walking down one branch.
+        queue.folders.extend(below.into_iter().rev());
+        let done = queue.listing == 0 && queue.folders.is_empty();
+        if done || queue.folders.len() > 1 {
+            more.notify_all();
+        }
+    }
+}
+
+/// Lists one folder: its files go to `part`, its subfolders are returned in name order.
+fn list(folder: Folder, part: &mut WalkPart) -> Vec<Folder> {
+    let Folder { place, path, real } = folder;
+    let entries = match std::fs::read_dir(&path) {
+        Ok(entries) => entries,
+        Err(e) => {
+            let unlisted = Unlisted {
+                path: path.display().to_string(),
+                error: format!("cannot list the folder: {e}"),
+            };
+            part.found.push((place, Err(unlisted)));
+            return Vec::new();
+        }
+    };
+    let mut entries: Vec<_> = entries.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    let is_file = |entry: &std::fs::DirEntry| {
+        entry
+            .file_type()
+            .is_ok_and(|kind| kind.is_file() || (kind.is_symlink() && entry.path().is_file()))
+    };
+    let named = |name: &str| entries.iter().find(|e| e.file_name() == name);
+    if named("Chart.yaml").is_some_and(is_file) {
+        part.charts.push((place, path.display().to_string()));
+        return Vec::new();
+    }
+    if let Some(real) = &real {
+        let kustomization = KUSTOMIZATIONS
+            .into_iter()
+            .find(|name| named(name).is_some_and(is_file))
+            .map(|name| Kustomization::read(real, name));
+        part.kustomizations.push((real.clone(), kustomization));
+    }
+    let mut below = Vec::new();
+    for (position, entry) in (0u32..).zip(&entries) {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') {
+            continue;
+        }
+        // Symbolic links to folders are not followed: they can loop.
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        let mut at = place.clone();
+        at.push(position);
+        if kind.is_dir() {
+            below.push(Folder {
+                place: at,
+                path: entry.path(),
+                real: real.as_ref().map(|real| real.join(entry.file_name())),
+            });
+        } else if is_manifest_name(&name) && !NOT_OBJECTS.contains(&name.as_ref()) && is_file(entry)
+        {
+            let real = match &real {
+                Some(real) if kind.is_file() => Some(real.join(entry.file_name())),
+                _ => None,
+            };
+            let found = Found {
+                path: entry.path(),
+                real,
+            };
+            part.found.push((at, Ok(found)));
+        }
+    }
+    below
 }
 
 fn is_manifest_name(name: &str) -> bool {
@@ -344,14 +443,29 @@ fn is_manifest_name(name: &str) -> bool {
         .any(|ext| name.ends_with(ext))
 }
 
-/// Which files the kustomizations list as patches; shared by the walk and the checking threads.
-#[derive(Default)]
+/// A folder's kustomization file and the patch files it lists (real paths).
+#[derive(Clone)]
+struct Kustomization {
+    name: &'static str,
+    patches: Arc<[PathBuf]>,
+}
+
+impl Kustomization {
+    /// Reads `dir/name`; one that cannot be read lists no patches.
+    fn read(dir: &Path, name: &'static str) -> Self {
+        Kustomization {
+            name,
+            patches: patches_of(dir, name).into(),
+        }
+    }
+}
+
+/// Which files the kustomizations list as patches.
 struct Patches {
-    /// The kustomization file of each folder walked so far, by real path. A file is handed
-    /// over after its folders are walked, so theirs are always known by then.
-    kustomizations: Mutex<HashMap<PathBuf, Option<&'static str>>>,
-    /// The patch files each folder's kustomization lists (real paths), read once per folder.
-    listed: Mutex<HashMap<PathBuf, Arc<[PathBuf]>>>,
+    /// The kustomization of every folder walked, by real path.
+    walked: HashMap<PathBuf, Option<Kustomization>>,
+    /// The same for folders above the ones given, looked for when first needed.
+    above: Mutex<HashMap<PathBuf, Option<Kustomization>>>,
 }
 
 impl Patches {
@@ -364,54 +478,36 @@ impl Patches {
         };
         let levels = real.ancestors().skip(1).take(PATCH_SEARCH_DEPTH);
         for (up, dir) in levels.enumerate() {
-            let Some(name) = self.kustomization_in(dir) else {
+            let Some(kustomization) = self.kustomization_in(dir) else {
                 continue;
             };
-            if self.listed_in(dir, name).contains(&real) {
+            if kustomization.patches.contains(&real) {
                 let given = found
                     .path
                     .ancestors()
                     .nth(up + 1)
                     .filter(|d| d.components().count() > 0);
-                return Some(given.unwrap_or(dir).join(name));
+                return Some(given.unwrap_or(dir).join(kustomization.name));
             }
         }
         None
     }
 
-    /// The kustomization file of `dir`: known from the walk, else looked for (a folder above
-    /// the ones given).
-    fn kustomization_in(&self, dir: &Path) -> Option<&'static str> {
-        let known = self
-            .kustomizations
-            .lock()
-            .expect("no panic while held")
-            .get(dir)
-            .copied();
-        match known {
-            Some(known) => known,
-            None => KUSTOMIZATIONS
-                .into_iter()
-                .find(|name| dir.join(name).is_file()),
+    /// The kustomization of `dir`: known from the walk, else looked for once.
+    fn kustomization_in(&self, dir: &Path) -> Option<Kustomization> {
+        if let Some(known) = self.walked.get(dir) {
+            return known.clone();
         }
-    }
-
-    /// The patch files `dir/name` lists, read the first time they are asked for.
-    fn listed_in(&self, dir: &Path, name: &str) -> Arc<[PathBuf]> {
-        let known = self
-            .listed
-            .lock()
-            .expect("no panic while held")
-            .get(dir)
-            .cloned();
-        known.unwrap_or_else(|| {
-            let listed: Arc<[PathBuf]> = patches_of(dir, name).into();
-            let mut listed_by_dir = self.listed.lock().expect("no panic while held");
-            listed_by_dir
-                .entry(dir.to_path_buf())
-                .or_insert(listed)
-                .clone()
-        })
+        let mut above = self.above.lock().expect("no panic while held");
+        above
+            .entry(dir.to_path_buf())
+            .or_insert_with(|| {
+                KUSTOMIZATIONS
+                    .into_iter()
+                    .find(|name| dir.join(name).is_file())
+                    .map(|name| Kustomization::read(dir, name))
+            })
+            .clone()
     }
 }
 
@@ -419,7 +515,10 @@ impl Patches {
 /// `patchesStrategicMerge[]`, `patchesJson6902[].path`), as real paths; none when it cannot be
 /// read.
 fn patches_of(dir: &Path, name: &str) -> Vec<PathBuf> {
-    let Ok(text) = std::fs::read_to_string(dir.join(name)) else {
+    let Some(text) = read_bounded(&dir.join(name))
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+    else {
         return Vec::new();
     };
     let Ok(docs) = parse_documents(&text) else {
@@ -494,22 +593,22 @@ fn check_file(path: &Path, policy: &PolicyConfig, patch_of: &Option<PathBuf>) ->
     }
 }
 
-/// The file's bytes; a file over [`MAX_YAML_BYTES`] is refused before it is read into memory.
+/// The file's bytes; no more than one byte over [`MAX_YAML_BYTES`] is read of a larger one,
+/// which is refused.
 fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
     use std::io::Read;
     let cannot = |e: std::io::Error| format!("cannot read: {e}");
     let file = std::fs::File::open(path).map_err(cannot)?;
-    let len = file.metadata().map_err(cannot)?.len();
-    if len > MAX_YAML_BYTES as u64 {
-        return Err(format!(
-            "the file is {len} bytes, more than the {MAX_YAML_BYTES}-byte limit"
-        ));
-    }
-    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-    // A file that grew since is cut one byte over the limit, which the parser refuses.
+    // Room for a typical manifest, so the first read takes all of it; no `stat` for the size.
+    let mut bytes = Vec::with_capacity(16 * 1024);
     file.take(MAX_YAML_BYTES as u64 + 1)
         .read_to_end(&mut bytes)
         .map_err(cannot)?;
+    if bytes.len() > MAX_YAML_BYTES {
+        return Err(format!(
+            "the file is larger than the {MAX_YAML_BYTES}-byte limit"
+        ));
+    }
     Ok(bytes)
 }
 

@@ -324,3 +324,49 @@ fn many_files_come_back_in_walk_order_and_linked_patches_are_still_patches() {
         assert!(reason.contains("kustomize patch"), "{file:#}");
     }
 }
+
+/// Folders are listed by every core at once, yet files and Helm charts come back in the order
+/// of one depth-first walk by name, files and folders interleaved, however deep.
+#[test]
+fn a_deep_tree_comes_back_in_walk_order() {
+    let dir = tempfile::TempDir::new().unwrap();
+    // Each folder holds `0.yaml`, `0d/`, `1.yaml`, `1d/`, ... (in name order), down to depth 3.
+    fn grow(at: &Path, depth: usize, files: &mut Vec<String>, charts: &mut Vec<String>) {
+        std::fs::create_dir_all(at).unwrap();
+        if depth == 2 && at.ends_with("1d") {
+            std::fs::write(at.join("Chart.yaml"), "name: chart\n").unwrap();
+            std::fs::write(at.join("a0.yaml"), "not: checked\n").unwrap();
+            charts.push(at.display().to_string());
+            return;
+        }
+        for n in 0..3 {
+            let file = at.join(format!("{n}.yaml"));
+            let manifest =
+                deployment("", LIMITS).replacen("name: cart", &format!("name: cart-{n}"), 1);
+            std::fs::write(&file, manifest).unwrap();
+            files.push(file.display().to_string());
+            if depth < 3 {
+                grow(&at.join(format!("{n}d")), depth + 1, files, charts);
+            }
+        }
+    }
+    let (mut files, mut charts) = (Vec::new(), Vec::new());
+    grow(dir.path(), 0, &mut files, &mut charts);
+
+    let (code, report) = validate_json(&[dir.path()]);
+    assert_eq!(code, Some(0), "{report:#}");
+    let paths = |key: &str, field: Option<&str>| -> Vec<String> {
+        report[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| field.map_or(v, |f| &v[f]).as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(
+        files.len() > 80 && charts.len() == 3,
+        "a tree big enough to split"
+    );
+    assert_eq!(paths("files", Some("path")), files);
+    assert_eq!(paths("charts_skipped", None), charts);
+}
