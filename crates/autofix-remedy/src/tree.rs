@@ -112,11 +112,14 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Node>, ScanError> {
                     // its indentation are content.
                     ScalarStyle::Literal | ScalarStyle::Folded => {
                         let line_start = text[..node.end].rfind('\n').map_or(0, |i| i + 1);
-                        if line_start > node.start
-                            && text[line_start..node.end].trim().is_empty()
-                            && !ends_in_spaces
-                        {
+                        if text[line_start..node.end].trim().is_empty() && !ends_in_spaces {
                             node.end = line_start;
+                            // An empty one (`k: |` over a line indented less) can have its start
+                            // there too, past the line it belongs to: it ends where that ends.
+                            if node.start > line_start {
+                                node.start = line_start;
+                                node.col = 0;
+                            }
                         }
                     }
                     // An empty value has no characters, but its markers can cover the next

@@ -278,3 +278,21 @@ fn a_new_key_goes_after_an_empty_value_whose_tag_is_on_the_next_line() {
     let docs = parse_documents(&edited).unwrap();
     assert_eq!(docs[0]["a b"]["k'"], json!("co"), "{edited}");
 }
+
+/// An empty block scalar (`k: |` over a line indented less, which is not its content) has both
+/// markers past the indentation of that next line: the mapping holding it seemed to end there,
+/// and a new key went below the next line, into another mapping. It now ends with its own line.
+#[test]
+fn a_new_key_goes_right_after_an_empty_block_scalar() {
+    for (text, at) in [
+        ("a:\n  m:\n    k: |\n  l: 1\n", ["a", "m", "t"]),
+        ("a:\n  m:\n    k: >-\n  l:\n    s: 1\n", ["a", "m", "t"]),
+        ("m:\n  k: |\nl: 1\n", ["m", "t", "u"]),
+    ] {
+        let (edited, _) = set_field(text, 0, &path(&at), &json!("x")).unwrap();
+        let mut expected = parse_documents(text).unwrap();
+        FieldPath(at.iter().map(|k| Segment::Key(k.to_string())).collect())
+            .set(&mut expected[0], json!("x"));
+        assert_eq!(parse_documents(&edited).unwrap(), expected, "{edited}");
+    }
+}
