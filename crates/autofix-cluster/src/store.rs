@@ -317,6 +317,7 @@ pub fn assemble(store: &ObjectStore, incident: &Incident) -> Result<Evidence, Cl
             .collect::<Result<_, _>>()?,
         logs: Vec::new(),
         alerts: incident.alerts.clone(),
+        alerts_left_out: incident.alerts_left_out,
         workload,
     })
 }

@@ -50,6 +50,7 @@ pub async fn write_snapshot(
         cluster: DEFAULT_CLUSTER.to_string(),
         namespace: namespace.to_string(),
         alerts: vec![alert.clone()],
+        alerts_left_out: 0,
     };
     let gathered = gather(&client, options, &incident).await?;
     let mut writer = Writer {

@@ -64,6 +64,8 @@ pub struct Evidence {
     pub logs: Vec<LogExcerpt>,
     /// The alerts of the incident.
     pub alerts: Vec<Alert>,
+    /// Alerts of the incident left out of `alerts` (a run reads a bounded number of them).
+    pub alerts_left_out: usize,
 }
 
 impl Evidence {

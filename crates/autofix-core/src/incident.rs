@@ -21,6 +21,9 @@ pub struct Incident {
     pub namespace: String,
     /// The alerts, firing ones first.
     pub alerts: Vec<Alert>,
+    /// Alerts of the incident not in `alerts`: a run reads a bounded number of them.
+    #[serde(default)]
+    pub alerts_left_out: usize,
 }
 
 /// What an alert points at, from its labels.
@@ -74,6 +77,7 @@ impl Incident {
             cluster,
             namespace,
             alerts,
+            alerts_left_out: 0,
         })
     }
 

@@ -229,12 +229,20 @@ fn since_section(out: &mut String, evidence: &Evidence) {
     let names: std::collections::BTreeSet<&str> =
         alerts.iter().filter_map(|a| a.label("alertname")).collect();
     let names: Vec<&str> = names.into_iter().collect();
+    let total = alerts.len() + evidence.alerts_left_out;
+    let read = if evidence.alerts_left_out > 0 {
+        format!(
+            "; this run read {} of them, firing ones first",
+            alerts.len()
+        )
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "**What broke:** {} ({} alert{}), firing since {}.\n",
+        "**What broke:** {} ({total} alert{}{read}), firing since {}.\n",
         names.join(", "),
-        alerts.len(),
-        if alerts.len() == 1 { "" } else { "s" },
+        if total == 1 { "" } else { "s" },
         first.starts_at
     );
 }

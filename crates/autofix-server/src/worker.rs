@@ -101,7 +101,10 @@ async fn run_one(
 ) {
     let claim = claimed.claim.clone();
     let incident = match Incident::from_alerts(claimed.alerts) {
-        Ok(incident) => incident,
+        Ok(incident) => Incident {
+            alerts_left_out: claimed.alerts_left_out,
+            ..incident
+        },
         Err(e) => {
             let error = RunError::bad_input(format!("cannot rebuild the incident: {e}"));
             record(ctx, &claim, Err(error), Duration::ZERO).await;

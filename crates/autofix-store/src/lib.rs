@@ -32,6 +32,7 @@ pub use model::{
     IncidentState, RetryPolicy,
 };
 pub use outcomes::{Fix, NewOutcome, OutcomeRecord};
+pub use queue::RUN_ALERT_LIMIT;
 
 use backend::Durability;
 use group::GroupCommit;

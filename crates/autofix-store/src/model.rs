@@ -90,8 +90,11 @@ pub struct ClaimedIncident {
     pub key: String,
     /// Runs started for this round of work, this one included.
     pub attempts: u32,
-    /// The latest notification of each alert of the incident, in arrival order.
+    /// The latest notification of each alert of the incident, firing ones first, then in
+    /// arrival order; at most [`RUN_ALERT_LIMIT`](crate::RUN_ALERT_LIMIT).
     pub alerts: Vec<Alert>,
+    /// The incident's alerts beyond the limit, not read.
+    pub alerts_left_out: usize,
 }
 
 /// What `fail` decided.

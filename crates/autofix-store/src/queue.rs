@@ -40,6 +40,12 @@ const CLAIM_SQLITE: &str = claim_sql!("");
 /// waited for; the next claimable one is taken instead.
 const CLAIM_POSTGRES: &str = claim_sql!(" FOR UPDATE SKIP LOCKED");
 
+/// The most alerts a run reads of its incident: the latest notification of each, firing ones
+/// first, then in the order they first came. An incident with more (an alert rule with a label
+/// of unbounded values, say) is still handled, from these; the others are only counted, so a
+/// run's memory and time do not grow with them.
+pub const RUN_ALERT_LIMIT: usize = 1000;
+
 /// The advisory lock key that serializes claims across PostgreSQL replicas.
 const CLAIM_LOCK: i64 = 0x0061_7574_6f66_6978; // "autofix" in ASCII
 
@@ -94,17 +100,21 @@ impl Store {
         };
         // Read outside the claim, so that the writer is not held meanwhile: alerts are only
         // ever added, and any that came in since the claim belong to this run too. Only the
-        // latest notification of each alert (by fingerprint) is read, in the order the alerts
-        // first came: a flapping alert's earlier notifications stay in the store.
-        let stored: Vec<String> = sqlx::query_scalar(
-            "SELECT a.alert FROM alerts a
+        // latest notification of each alert (by fingerprint) is read, firing ones first, then
+        // in the order the alerts first came: a flapping alert's earlier notifications stay in
+        // the store. Each row carries the number of alerts, counted before the limit.
+        let stored: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT a.alert, COUNT(*) OVER () FROM alerts a
              JOIN (SELECT MIN(id) AS first, MAX(id) AS latest FROM alerts
                    WHERE incident_id = $1 GROUP BY fingerprint) per_alert ON a.id = per_alert.latest
-             ORDER BY per_alert.first",
+             ORDER BY CASE WHEN a.status = 'firing' THEN 0 ELSE 1 END, per_alert.first
+             LIMIT $2",
         )
         .bind(id)
+        .bind(RUN_ALERT_LIMIT as i64)
         .fetch_all(&self.reader)
         .await?;
+        let total = stored.first().map_or(0, |(_, total)| *total);
         Ok(Some(ClaimedIncident {
             claim: Claim {
                 incident_id: id,
@@ -112,9 +122,12 @@ impl Store {
             },
             key,
             attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+            alerts_left_out: usize::try_from(total)
+                .unwrap_or(0)
+                .saturating_sub(stored.len()),
             alerts: stored
                 .iter()
-                .map(|text| parse_alert(text))
+                .map(|(text, _)| parse_alert(text))
                 .collect::<Result<_, _>>()?,
         }))
     }

@@ -4,7 +4,8 @@
 
 use autofix_core::alert::{Alert, AlertStatus, WebhookPayload};
 use autofix_store::{
-    FailOutcome, IncidentRecord, IncidentState, NewOutcome, Outcome, RetryPolicy, Store, StoreError,
+    FailOutcome, IncidentRecord, IncidentState, NewOutcome, Outcome, RUN_ALERT_LIMIT, RetryPolicy,
+    Store, StoreError,
 };
 use autofix_testkit::pod_suffix;
 use std::collections::BTreeSet;
@@ -648,11 +649,16 @@ async fn one_delivery_repeating_an_alert_and_resolving_it_counts_each_once(db: D
     assert!(incident.resolved);
 }
 
-/// A run reads one notification per alert, its latest, in the order the alerts first came: a
-/// flapping alert's history stays in the store, not in every run's memory.
-async fn a_run_reads_the_latest_notification_of_each_alert_in_order_of_arrival(db: Db) {
+/// A run reads one notification per alert, its latest, firing ones first and each group in the
+/// order the alerts first came: a flapping alert's history stays in the store, not in every
+/// run's memory.
+async fn a_run_reads_the_latest_notification_of_each_alert_firing_ones_first(db: Db) {
     let store = db.open().await;
-    let (first, second) = ("cart-6868cd956-49v8m", "cart-6868cd956-kqwcv");
+    let (first, second, third) = (
+        "cart-6868cd956-49v8m",
+        "cart-6868cd956-kqwcv",
+        "cart-6868cd956-zzzzz",
+    );
     let mut refired = crashloop(second, AlertStatus::Firing);
     refired.starts_at = "2026-11-27T10:00:00Z".into();
     // The first alert's latest notification comes last, so the order of first arrival and the
@@ -660,6 +666,7 @@ async fn a_run_reads_the_latest_notification_of_each_alert_in_order_of_arrival(d
     for alert in [
         crashloop(first, AlertStatus::Firing),
         crashloop(second, AlertStatus::Firing),
+        crashloop(third, AlertStatus::Firing),
         crashloop(second, AlertStatus::Resolved),
         refired,
         crashloop(first, AlertStatus::Resolved),
@@ -678,14 +685,46 @@ async fn a_run_reads_the_latest_notification_of_each_alert_in_order_of_arrival(d
     assert_eq!(
         seen,
         [
-            (first, AlertStatus::Resolved, STARTS),
             (second, AlertStatus::Firing, "2026-11-27T10:00:00Z"),
+            (third, AlertStatus::Firing, STARTS),
+            (first, AlertStatus::Resolved, STARTS),
         ]
     );
+    assert_eq!(claimed.alerts_left_out, 0);
+}
+
+/// A run reads a bounded number of alerts, firing ones first: an incident with more distinct
+/// alerts than that is still run, and the rest are counted. Here the resolved alerts came
+/// first, and are the ones left out.
+async fn a_run_reads_at_most_the_limit_of_alerts_firing_ones_first(db: Db) {
+    let store = db.open().await;
+    let pod = |n: usize| format!("cart-6868cd956-{}", pod_suffix(n));
+    let resolved: Vec<String> = (0..5).map(pod).collect();
+    for status in [AlertStatus::Firing, AlertStatus::Resolved] {
+        let alerts = resolved.iter().map(|p| crashloop(p, status)).collect();
+        store.record_delivery(&payload(alerts), None).await.unwrap();
+    }
+    let firing: Vec<String> = (5..RUN_ALERT_LIMIT + 10).map(pod).collect();
+    let alerts = firing
+        .iter()
+        .map(|p| crashloop(p, AlertStatus::Firing))
+        .collect();
+    store.record_delivery(&payload(alerts), None).await.unwrap();
+
+    let claimed = store.claim_next("w", LEASE).await.unwrap().unwrap();
+    assert_eq!(claimed.alerts.len(), RUN_ALERT_LIMIT);
+    assert_eq!(claimed.alerts_left_out, 5 + 5);
+    let read: Vec<&str> = claimed
+        .alerts
+        .iter()
+        .map(|a| a.label("pod").unwrap())
+        .collect();
+    assert_eq!(read, firing[..RUN_ALERT_LIMIT]);
 }
 
 on_both_backends!(
-    a_run_reads_the_latest_notification_of_each_alert_in_order_of_arrival,
+    a_run_reads_at_most_the_limit_of_alerts_firing_ones_first,
+    a_run_reads_the_latest_notification_of_each_alert_firing_ones_first,
     two_pods_of_one_deployment_are_one_incident_and_redelivery_is_no_work,
     cluster_wide_alerts_are_recorded_and_ignored,
     resolved_alerts_are_recorded_on_the_incident,
