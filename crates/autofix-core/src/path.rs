@@ -221,10 +221,15 @@ impl FieldPath {
 }
 
 fn matches_selector(item: &Value, key: &str, value: &str) -> bool {
-    match item.get(key) {
-        Some(Value::String(s)) => s == value,
-        Some(other) => *other.to_string() == *value,
-        None => false,
+    item.get(key).is_some_and(|field| selects(field, value))
+}
+
+/// Whether an item whose identifying field holds `field` is the one `[key=value]` selects: a
+/// string by its text, anything else by its JSON (`[port=8080]`, `[name=null]`).
+pub fn selects(field: &Value, value: &str) -> bool {
+    match field {
+        Value::String(s) => s == value,
+        other => *other.to_string() == *value,
     }
 }
 

@@ -35,6 +35,18 @@ pub fn parse_documents(text: &str) -> Result<Vec<Value>, YamlError> {
     Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
 }
 
+/// The value a scalar written `text` has in a document: null, a boolean, a number or a string
+/// when `plain`; always the string when quoted or a block scalar.
+pub fn scalar_value(text: &str, plain: bool) -> Value {
+    let style = if plain {
+        serde_saphyr::granit_parser::ScalarStyle::Plain
+    } else {
+        serde_saphyr::granit_parser::ScalarStyle::DoubleQuoted
+    };
+    // What cannot be told on its own (a plain scalar over lines, say) is a string.
+    direct::scalar(text, style).unwrap_or_else(|| Value::String(text.to_string()))
+}
+
 /// Every document of `text` through serde-saphyr, the reference for what YAML means.
 fn from_serde_saphyr(text: &str) -> Result<Vec<Value>, YamlError> {
     serde_saphyr::from_multiple(text).map_err(|e| {

@@ -4,7 +4,7 @@
 use crate::error::RemedyError;
 use crate::format::{self, Layout, NewNode};
 use crate::tree::{self, Kind, Node};
-use autofix_core::path::{FieldPath, Segment};
+use autofix_core::path::{FieldPath, Segment, selects};
 use saphyr_parser::ScalarStyle;
 use serde_json::Value;
 use std::ops::Range;
@@ -288,8 +288,12 @@ impl<'a> Editor<'a> {
             },
             (Segment::Index(i), Kind::Sequence(items)) => Ok(items.get(*i).map(|n| (None, n))),
             (Segment::Select { key, value }, Kind::Sequence(items)) => {
+                // Matched the way the reader matches it, by the field's value: `name:` is null
+                // and `[name=null]` selects it.
                 let found = items.iter().find(|item| {
-                    item.entry(key).and_then(|(_, v)| v.scalar()) == Some(value.as_str())
+                    item.entry(key)
+                        .and_then(|(_, field)| field.typed())
+                        .is_some_and(|field| selects(&field, value))
                 });
                 match found {
                     Some(item) => Ok(Some((None, item))),

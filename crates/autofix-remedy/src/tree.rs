@@ -58,6 +58,18 @@ impl Node {
         }
     }
 
+    /// The value of a scalar node as the reader gives it (null, a boolean, a number or a
+    /// string).
+    pub fn typed(&self) -> Option<serde_json::Value> {
+        match &self.kind {
+            Kind::Scalar { value, style } => Some(autofix_core::yaml::scalar_value(
+                value,
+                *style == ScalarStyle::Plain,
+            )),
+            _ => None,
+        }
+    }
+
     /// True for an empty value, `~` or `null` written plain: a key with nothing under it yet.
     pub fn is_null(&self) -> bool {
         matches!(&self.kind, Kind::Scalar { value, style: ScalarStyle::Plain }

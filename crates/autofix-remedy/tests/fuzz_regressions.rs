@@ -296,3 +296,40 @@ fn a_new_key_goes_right_after_an_empty_block_scalar() {
         assert_eq!(parse_documents(&edited).unwrap(), expected, "{edited}");
     }
 }
+
+/// `[name=null]` selects the item whose `name` is null (`- name:`), as the reader does; the
+/// editor compared the text (empty), found nothing, and added a second item that the path
+/// then did not reach. Numbers, booleans and `~` are matched by their value the same way.
+#[test]
+fn a_selector_matches_an_item_by_its_value_as_the_reader_does() {
+    let select = |list: &str, value: &str| {
+        FieldPath(vec![
+            Segment::Key(list.into()),
+            Segment::Select {
+                key: "name".into(),
+                value: value.into(),
+            },
+            Segment::Key("zz".into()),
+        ])
+    };
+    for (text, value, expected) in [
+        ("l:\n  - name:\n", "null", "l:\n  - name:\n    zz: 1\n"),
+        ("l:\n  - name: ~\n", "null", "l:\n  - name: ~\n    zz: 1\n"),
+        (
+            "l:\n  - name: 0x1F\n",
+            "31",
+            "l:\n  - name: 0x1F\n    zz: 1\n",
+        ),
+        (
+            "l:\n  - name: 'null'\n",
+            "null",
+            "l:\n  - name: 'null'\n    zz: 1\n",
+        ),
+    ] {
+        let at = select("l", value);
+        let (edited, _) = set_field(text, 0, &at, &json!(1)).unwrap();
+        assert_eq!(edited, expected, "{text:?}");
+        let docs = parse_documents(&edited).unwrap();
+        assert_eq!(at.get(&docs[0]), Some(&json!(1)), "{edited}");
+    }
+}

@@ -109,7 +109,7 @@ enum Open {
 }
 
 /// The value of one scalar, or `None` when it is not certain here.
-fn scalar(text: &str, style: ScalarStyle) -> Option<Value> {
+pub(super) fn scalar(text: &str, style: ScalarStyle) -> Option<Value> {
     if style != ScalarStyle::Plain {
         return Some(Value::String(text.to_string()));
     }
