@@ -5,7 +5,7 @@
 //! line's indentation), so those ends are found from the text, and ends of block collections are
 //! the ends of their last child.
 
-use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Span};
+use saphyr_parser::{Event, Marker, Parser, ScalarStyle, ScanError, Span};
 
 /// One node of a YAML document.
 #[derive(Debug)]
@@ -178,7 +178,7 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Node>, ScanError> {
                 };
                 node.end = if bracketed {
                     // The end event starts at the closing bracket; its end may run over a comment.
-                    offsets.byte(span.start.index()) + 1
+                    offsets.byte(span.start) + 1
                 } else {
                     last_child_end(&node).unwrap_or(node.end)
                 };
@@ -256,6 +256,8 @@ struct Offsets {
     /// Byte offset of each character, plus the text length; empty for ASCII text.
     bytes: Vec<usize>,
     len: usize,
+    /// Character index of each line's first character, and of the end of the text.
+    lines: Vec<usize>,
 }
 
 impl Offsets {
@@ -268,13 +270,29 @@ impl Offsets {
                 .chain([text.len()])
                 .collect()
         };
+        let lines = std::iter::once(0)
+            .chain(
+                text.chars()
+                    .enumerate()
+                    .filter(|(_, c)| *c == '\n')
+                    .map(|(i, _)| i + 1),
+            )
+            .collect();
         Offsets {
             bytes,
             len: text.len(),
+            lines,
         }
     }
 
-    fn byte(&self, char_index: usize) -> usize {
+    /// The byte offset of a marker, from its line and column: saphyr's character index runs
+    /// ahead after a directive it does not know (`%a é`: it counts that line's bytes).
+    fn byte(&self, at: Marker) -> usize {
+        let line = at.line().saturating_sub(1);
+        let char_index = match self.lines.get(line) {
+            Some(start) => start + at.col(),
+            None => usize::MAX,
+        };
         if self.bytes.is_empty() {
             char_index.min(self.len)
         } else {
@@ -285,8 +303,8 @@ impl Offsets {
     fn node(&self, span: Span, kind: Kind, anchor: usize, tagged: bool) -> Node {
         Node {
             kind,
-            start: self.byte(span.start.index()),
-            end: self.byte(span.end.index()),
+            start: self.byte(span.start),
+            end: self.byte(span.end),
             col: span.start.col(),
             anchored: anchor != 0,
             tagged,

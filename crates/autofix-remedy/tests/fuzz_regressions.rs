@@ -333,3 +333,17 @@ fn a_selector_matches_an_item_by_its_value_as_the_reader_does() {
         assert_eq!(at.get(&docs[0]), Some(&json!(1)), "{edited}");
     }
 }
+
+/// After a directive saphyr does not know, holding a character of more than one byte (`%a é`),
+/// its character index counts that line's bytes, so every later node seemed to start further
+/// on and a new value went into the middle of the old one (`er512Mi`). Positions now come from
+/// line and column.
+#[test]
+fn a_directive_with_wide_characters_does_not_shift_the_edit() {
+    let text = "%a é &é\n---\nname: old\nkind: ConfigMap\n";
+    let (edited, _) = set_field(text, 0, &path(&["name"]), &json!("512Mi")).unwrap();
+    assert_eq!(edited, "%a é &é\n---\nname: 512Mi\nkind: ConfigMap\n");
+    let text = "%a é\n---\nabc\n";
+    let (edited, _) = set_field(text, 0, &FieldPath(Vec::new()), &json!("512Mi")).unwrap();
+    assert_eq!(edited, "%a é\n---\n512Mi\n");
+}
