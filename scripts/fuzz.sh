@@ -4,7 +4,8 @@
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
 #
-#   SECONDS_PER_TARGET  libFuzzer's -max_total_time for each target (default 60)
+#   SECONDS_PER_TARGET  libFuzzer's -max_total_time for each target (default 60); 0 runs every
+#                       input of the corpus once and stops (a check before committing a fix)
 #   TARGET              alertmanager_payload, github_webhook, quantity, yaml_edit, yaml_parse
 #                       (default: all)
 #
@@ -66,12 +67,18 @@ for t in "${targets[@]}"; do
     log="$fuzz/target/fuzz-$t.log"
     mkdir -p "$work" "$artifacts" "$fuzz/corpus/$t"
     before=$(find "$artifacts" -type f | wc -l)
-    echo "fuzzing $t for ${seconds}s (log: $log)..." >&2
+    if [ "$seconds" -eq 0 ]; then
+        echo "replaying the corpus of $t (log: $log)..." >&2
+        limit=(-runs=0)
+    else
+        echo "fuzzing $t for ${seconds}s (log: $log)..." >&2
+        limit=(-max_total_time="$seconds")
+    fi
     status=0
     # -rss_limit_mb: an input that makes a target use more memory (a YAML alias bomb getting
     # past the safe reader, say) is reported as a crash (oom-*).
     nice -n 10 "$bin_dir/$t" "$work" "$fuzz/corpus/$t" \
-        -max_total_time="$seconds" -max_len="$(max_len "$t")" -rss_limit_mb=1024 -timeout=10 \
+        "${limit[@]}" -max_len="$(max_len "$t")" -rss_limit_mb=1024 -timeout=10 \
         -print_final_stats=1 -artifact_prefix="$artifacts/" >"$log" 2>&1 || status=$?
     found=$(( $(find "$artifacts" -type f | wc -l) - before ))
     if [ "$status" -ne 0 ] && [ "$found" -eq 0 ]; then

@@ -126,6 +126,17 @@ fn plan(
         });
     }
     let docs = parse(text, file)?;
+    if docs
+        .iter()
+        .any(|root| root.scalar().is_some() && (root.anchored || root.tagged))
+    {
+        // The reader skips a document that reads as null, which an anchor or a tag can make of
+        // an empty one (`--- !x`): documents would not be counted alike.
+        return Err(RemedyError::Unsupported {
+            file: file.to_string(),
+            reason: "a document is one scalar with an anchor or a tag; edit it by hand".to_string(),
+        });
+    }
     let editor = Editor::new(text, file, &docs, doc, path)?;
     let mut node = editor.root;
     let mut key = None;

@@ -347,3 +347,20 @@ fn a_directive_with_wide_characters_does_not_shift_the_edit() {
     let (edited, _) = set_field(text, 0, &FieldPath(Vec::new()), &json!("512Mi")).unwrap();
     assert_eq!(edited, "%a é\n---\n512Mi\n");
 }
+
+/// A document that is only a tag (`--- !p`) is an empty scalar the reader reads as null and
+/// skips, but the editor counted it: every later document was one off, and the edit went into
+/// the document before the one asked for. Such texts are refused.
+#[test]
+fn a_document_that_is_only_a_tag_or_an_anchor_is_refused() {
+    for first in ["!p111d", "&a", "!p111d x"] {
+        let text = format!("{first}\n---\na: 1\n---\nb: 2\n");
+        let err = set_field(&text, 0, &path(&["c"]), &json!(3)).unwrap_err();
+        assert!(
+            matches!(err, RemedyError::Unsupported { .. }),
+            "{text:?}: {err}"
+        );
+    }
+    let (edited, _) = set_field("x\n---\na: 1\n", 1, &path(&["c"]), &json!(3)).unwrap();
+    assert_eq!(edited, "x\n---\na: 1\nc: 3\n");
+}
