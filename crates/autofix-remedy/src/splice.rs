@@ -623,7 +623,9 @@ impl<'a> Editor<'a> {
     fn is_explicit_key(&self, key: &Node) -> bool {
         let line_start = self.text[..key.start].rfind('\n').map_or(0, |i| i + 1);
         let before = self.text[line_start..key.start].trim_end();
-        before.ends_with('?') && (before.len() == 1 || before[..before.len() - 1].ends_with(' '))
+        // The `?` stands alone: first on its line, or after a blank (a space or a tab).
+        before.ends_with('?')
+            && (before.len() == 1 || before[..before.len() - 1].ends_with([' ', '\t']))
     }
 
     /// The column of the `-` in front of a block list item.

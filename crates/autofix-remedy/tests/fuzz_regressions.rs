@@ -223,6 +223,10 @@ fn a_new_key_in_a_mapping_of_explicit_keys_is_refused() {
     let text = "m:\n  ? a\n  : 1\n";
     let err = set_field(text, 0, &path(&["m", "b"]), &json!(2)).unwrap_err();
     assert!(matches!(err, RemedyError::Unsupported { .. }), "{err}");
+    // A tab before the `?` (bug 22): the `?` was not seen, and the new key went at the column
+    // of the explicit key.
+    let err = set_field("\t?  ''", 0, &path(&["[k]"]), &json!("")).unwrap_err();
+    assert!(matches!(err, RemedyError::Unsupported { .. }), "{err}");
 }
 
 /// A key with no value in a flow mapping (`{k}`): the empty value's markers covered the
