@@ -364,14 +364,7 @@ impl<'a> Editor<'a> {
                 match key {
                     // `key:` with nothing after it: the empty scalar sits on the colon.
                     Some(key) if node.start == node.end => {
-                        // Only blanks may lie between the key and its colon (`? key` with no
-                        // `:` has none; the next colon belongs to another key).
-                        let colon = self.text[key.end..]
-                            .find(':')
-                            .map(|i| key.end + i)
-                            .filter(|&at| self.text[key.end..at].trim().is_empty())
-                            .map(|at| at + 1)
-                            .ok_or_else(|| self.not_found("no `:` after the key"))?;
+                        let colon = self.colon_after(key)?;
                         Ok(Splice {
                             start: colon,
                             end: colon,
@@ -565,6 +558,10 @@ impl<'a> Editor<'a> {
         if self.text[key.end..value_end].contains('\n') {
             return Err(self.flow());
         }
+        if value.start == value.end {
+            // The new lines go after `key:`; `? key` with no colon has nothing to go after.
+            self.colon_after(key)?;
+        }
         let eol = self.line_after(value_end);
         let mut text = String::from(if value.start == value.end { "" } else { ":" });
         text.push_str(&self.text[value_end..eol]);
@@ -594,6 +591,17 @@ impl<'a> Editor<'a> {
             end: eol,
             text,
         })
+    }
+
+    /// The byte after the colon of `key: ...`. Only blanks may lie between the key and its
+    /// colon: `? key` with no `:` has none, and the next colon belongs to another key.
+    fn colon_after(&self, key: &Node) -> Result<usize, RemedyError> {
+        self.text[key.end..]
+            .find(':')
+            .map(|i| key.end + i)
+            .filter(|&at| self.text[key.end..at].trim().is_empty())
+            .map(|at| at + 1)
+            .ok_or_else(|| self.not_found("no `:` after the key"))
     }
 
     /// Inserting whole lines at `at` (a line start, or the end of a text with no final newline).

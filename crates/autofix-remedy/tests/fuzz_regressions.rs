@@ -197,6 +197,16 @@ fn an_explicit_key_without_a_colon_is_not_given_the_next_colon() {
     assert_eq!(docs[0]["t"]["tem"], json!("512Mi"), "{edited:?}");
 }
 
+/// The same explicit key with no colon, given a list or a mapping (bug 23): the new block lines
+/// went under `? key` with no `:` before them. Refused too.
+#[test]
+fn an_explicit_key_without_a_colon_gets_no_block_value() {
+    let err = set_field("? ~\t'#", 0, &path(&["~\t'#"]), &json!([{"name": "n"}])).unwrap_err();
+    assert!(matches!(err, RemedyError::PathNotFound { .. }), "{err}");
+    // Its value on the next line is refused as well, whatever the shape.
+    assert!(set_field("? k\n", 0, &path(&["k", "a"]), &json!(1)).is_err());
+}
+
 /// A mapping that holds the same key twice (here once with a tag, which changes nothing about
 /// the key): readers keep one of the two, the editor changed the first. Such a key is refused.
 #[test]
