@@ -627,13 +627,25 @@ impl<'a> Editor<'a> {
             .map_or(self.text.len(), |i| from + i + 1)
     }
 
-    /// Whether `key` is written in the explicit form, after a `?` on its line.
+    /// Whether `key` is written in the explicit form, after a `?` on its line or on a line
+    /// before it with only blanks and comments between.
     fn is_explicit_key(&self, key: &Node) -> bool {
-        let line_start = self.text[..key.start].rfind('\n').map_or(0, |i| i + 1);
-        let before = self.text[line_start..key.start].trim_end();
-        // The `?` stands alone: first on its line, or after a blank (a space or a tab).
-        before.ends_with('?')
-            && (before.len() == 1 || before[..before.len() - 1].ends_with([' ', '\t']))
+        let mut end = key.start;
+        loop {
+            let line_start = self.text[..end].rfind('\n').map_or(0, |i| i + 1);
+            let code = uncommented(&self.text[line_start..end]).trim_end();
+            if !code.is_empty() {
+                // Only indicators before it (`?`, `- ?`), the last one a `?`.
+                return code.ends_with('?')
+                    && code
+                        .split_whitespace()
+                        .all(|word| word == "?" || word == "-");
+            }
+            if line_start == 0 {
+                return false;
+            }
+            end = line_start - 1;
+        }
     }
 
     /// The column of the `-` in front of a block list item.

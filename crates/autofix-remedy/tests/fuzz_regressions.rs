@@ -237,6 +237,14 @@ fn a_new_key_in_a_mapping_of_explicit_keys_is_refused() {
     // of the explicit key.
     let err = set_field("\t?  ''", 0, &path(&["[k]"]), &json!("")).unwrap_err();
     assert!(matches!(err, RemedyError::Unsupported { .. }), "{err}");
+    // The `?` alone on the line before the key (bug 24), also with a comment between.
+    for text in ["?\n  ''", "? # c\n  ''", "?\n\n  # c\n  ''"] {
+        let err = set_field(text, 0, &path(&["k: v"]), &json!("%x")).unwrap_err();
+        assert!(
+            matches!(err, RemedyError::Unsupported { .. }),
+            "{text:?}: {err}"
+        );
+    }
 }
 
 /// A key with no value in a flow mapping (`{k}`): the empty value's markers covered the
