@@ -630,22 +630,29 @@ impl<'a> Editor<'a> {
     /// Whether `key` is written in the explicit form, after a `?` on its line or on a line
     /// before it with only blanks and comments between.
     fn is_explicit_key(&self, key: &Node) -> bool {
-        let mut end = key.start;
-        loop {
-            let line_start = self.text[..end].rfind('\n').map_or(0, |i| i + 1);
-            let code = uncommented(&self.text[line_start..end]).trim_end();
-            if !code.is_empty() {
-                // Only indicators before it (`?`, `- ?`), the last one a `?`.
-                return code.ends_with('?')
+        self.code_before(key.start)
+            .map(|(_, code)| code.trim_end())
+            .find(|code| !code.is_empty())
+            // Only indicators before it (`?`, `- ?`), the last one a `?`.
+            .is_some_and(|code| {
+                code.ends_with('?')
                     && code
                         .split_whitespace()
-                        .all(|word| word == "?" || word == "-");
-            }
-            if line_start == 0 {
-                return false;
-            }
-            end = line_start - 1;
-        }
+                        .all(|word| word == "?" || word == "-")
+            })
+    }
+
+    /// The code (comments cut off) of the line holding `at`, up to `at`, then of each line
+    /// before it, nearest first, each with the offset where its line starts.
+    fn code_before(&self, at: usize) -> impl Iterator<Item = (usize, &'a str)> {
+        let text = self.text;
+        let mut end = Some(at);
+        std::iter::from_fn(move || {
+            let line_end = end?;
+            let line_start = text[..line_end].rfind('\n').map_or(0, |i| i + 1);
+            end = line_start.checked_sub(1);
+            Some((line_start, uncommented(&text[line_start..line_end])))
+        })
     }
 
     /// The column of the `-` in front of a block list item.
@@ -668,18 +675,8 @@ impl<'a> Editor<'a> {
     /// The byte offset of the `-` in front of a block list item: the last free-standing `-`
     /// outside comments before it (see [`Editor::dash_col`]).
     fn dash_of(&self, item: &Node) -> Option<usize> {
-        let mut end = item.start;
-        loop {
-            let line_start = self.text[..end].rfind('\n').map_or(0, |i| i + 1);
-            let code = uncommented(&self.text[line_start..end]);
-            if let Some(i) = lone_dash(code) {
-                return Some(line_start + i);
-            }
-            if line_start == 0 {
-                return None;
-            }
-            end = line_start - 1;
-        }
+        self.code_before(item.start)
+            .find_map(|(line_start, code)| lone_dash(code).map(|i| line_start + i))
     }
 
     /// The dash of an empty list item, when only blanks and comments lie between the two.
