@@ -50,7 +50,7 @@ pub struct Report {
 }
 
 /// One file and its objects.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct FileResult {
     /// The path, as given or found below a given folder.
     pub path: String,
@@ -61,7 +61,7 @@ pub struct FileResult {
 }
 
 /// The verdict on one object.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ObjectResult {
     /// The document, counting from 1 (empty documents are not counted).
     pub doc: usize,
@@ -192,11 +192,7 @@ pub fn validate(paths: &[PathBuf], policy: &PolicyConfig) -> anyhow::Result<Repo
                 index,
                 match found {
                     Ok(found) => check_file(&found.path, policy, &patches.listed_by(found)),
-                    Err(why) => FileResult {
-                        path: why.path.clone(),
-                        error: Some(why.error.clone()),
-                        objects: Vec::new(),
-                    },
+                    Err(unlisted) => unlisted.clone(),
                 },
             ));
         }
@@ -250,20 +246,15 @@ struct Found {
     real: Option<PathBuf>,
 }
 
-/// A folder that could not be listed, reported in its place among the files.
-struct Unlisted {
-    path: String,
-    error: String,
-}
-
 /// Where an entry comes in the walk order: its position among its folder's entries (in name
 /// order), after its folder's own place. Sorting by it gives the order of a depth-first walk.
 type Place = Vec<u32>;
 
 /// What the walk found.
 struct Walked {
-    /// The files to check (and the folders that could not be listed), in walk order.
-    found: Vec<(Place, Result<Found, Unlisted>)>,
+    /// The files to check, and the folders that could not be listed (reported in their place
+    /// among the files), in walk order.
+    found: Vec<(Place, Result<Found, FileResult>)>,
     /// Folders left out because they are Helm charts, in walk order.
     charts: Vec<String>,
     /// The kustomization of every folder walked whose real path is known, by that path.
@@ -335,7 +326,7 @@ fn walk(roots: &[(&PathBuf, bool)], threads: usize) -> Walked {
 /// What one walking thread found.
 #[derive(Default)]
 struct WalkPart {
-    found: Vec<(Place, Result<Found, Unlisted>)>,
+    found: Vec<(Place, Result<Found, FileResult>)>,
     charts: Vec<(Place, String)>,
     kustomizations: Vec<(PathBuf, Option<Kustomization>)>,
 }
@@ -375,9 +366,10 @@ fn list(folder: Folder, part: &mut WalkPart) -> Vec<Folder> {
     let entries = match std::fs::read_dir(&path) {
         Ok(entries) => entries,
         Err(e) => {
-            let unlisted = Unlisted {
+            let unlisted = FileResult {
                 path: path.display().to_string(),
-                error: format!("cannot list the folder: {e}"),
+                error: Some(format!("cannot list the folder: {e}")),
+                objects: Vec::new(),
             };
             part.found.push((place, Err(unlisted)));
             return Vec::new();
